@@ -1,0 +1,40 @@
+from django import forms
+
+from accounts.models import User
+
+from .models import App, Platform, Priority, Status
+
+
+class AppForm(forms.Form):
+    name = forms.CharField(max_length=120, label="App name")
+    platform = forms.ChoiceField(choices=Platform.choices)
+
+    def __init__(self, *args: object, organization_id: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.organization_id = organization_id
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if App.objects.filter(organization_id=self.organization_id, name__iexact=name).exists():
+            raise forms.ValidationError("An app with this name already exists in this organization.")
+        return name
+
+
+class TriageForm(forms.Form):
+    """Status, priority and assignee; a field left out of the POST is left unchanged."""
+
+    status = forms.ChoiceField(choices=Status.choices, required=False)
+    priority = forms.ChoiceField(choices=Priority.choices, required=False)
+    assignee = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
+
+    def __init__(self, *args: object, members: "forms.QuerySet[User]", **kwargs: object) -> None:  # type: ignore[name-defined]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["assignee"].queryset = members  # type: ignore[attr-defined]
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment",
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment…"}),
+    )

@@ -1,0 +1,248 @@
+"""Bugbridge settings.
+
+Everything that varies between machines comes from the environment (or a `.env` file beside
+manage.py), read once in the typed block below. Production is switched on by `DEBUG=false`
+plus real values for SECRET_KEY and DATABASE_URL, which then have no defaults on purpose.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# ---------------------------------------------------------------------------------------------
+# The typed block: every variable of .env.example, with its type and development default.
+# ---------------------------------------------------------------------------------------------
+env = environ.Env(
+    DEBUG=(bool, False),
+    ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost"]),
+    CSRF_TRUSTED_ORIGINS=(list, []),
+    SITE_URL=(str, "http://127.0.0.1:8000"),
+    CACHE_URL=(str, "locmemcache://"),
+    CELERY_BROKER_URL=(str, "filesystem://"),
+    EMAIL_URL=(str, "consolemail://"),
+    DEFAULT_FROM_EMAIL=(str, "Bugbridge <bugbridge@localhost>"),
+    MEDIA_ROOT=(str, str(VAR_DIR / "media")),
+    STATIC_ROOT=(str, str(VAR_DIR / "static")),
+    LOG_LEVEL=(str, "INFO"),
+    SECURE_PROXY_SSL_HEADER=(bool, False),
+    SECURE_HSTS_SECONDS=(int, None),
+    SDK_RATE_LIMIT_PER_MINUTE=(int, 120),
+    SDK_MAX_BODY_BYTES=(int, 1024 * 1024),
+    SDK_MAX_UPLOAD_BYTES=(int, 100 * 1024 * 1024),
+    ATTACHMENT_MAX_BYTES=(int, 25 * 1024 * 1024),
+    IDEMPOTENCY_TTL_HOURS=(int, 24),
+    INVITATION_TTL_DAYS=(int, 7),
+)
+
+DEBUG: bool = env("DEBUG")
+if DEBUG:
+    SECRET_KEY: str = env("SECRET_KEY", default="django-insecure-development-only-key-do-not-deploy")
+    DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bugbridge.sqlite3'}")}
+else:
+    # No defaults: a production process must be told its key and its database.
+    SECRET_KEY = env("SECRET_KEY")
+    DATABASES = {"default": env.db("DATABASE_URL")}
+
+ALLOWED_HOSTS: list[str] = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS: list[str] = env("CSRF_TRUSTED_ORIGINS")
+SITE_URL: str = env("SITE_URL").rstrip("/")
+CACHES = {"default": env.cache_url("CACHE_URL")}
+CELERY_BROKER_URL: str = env("CELERY_BROKER_URL")
+vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL: str = env("DEFAULT_FROM_EMAIL")
+MEDIA_ROOT: str = env("MEDIA_ROOT")
+STATIC_ROOT: str = env("STATIC_ROOT")
+LOG_LEVEL: str = env("LOG_LEVEL")
+
+SDK_RATE_LIMIT_PER_MINUTE: int = env("SDK_RATE_LIMIT_PER_MINUTE")
+SDK_MAX_BODY_BYTES: int = env("SDK_MAX_BODY_BYTES")
+SDK_MAX_UPLOAD_BYTES: int = env("SDK_MAX_UPLOAD_BYTES")
+ATTACHMENT_MAX_BYTES: int = env("ATTACHMENT_MAX_BYTES")
+IDEMPOTENCY_TTL_HOURS: int = env("IDEMPOTENCY_TTL_HOURS")
+INVITATION_TTL_DAYS: int = env("INVITATION_TTL_DAYS")
+
+# ---------------------------------------------------------------------------------------------
+# Databases: SQLite gets WAL (readers never block the writer) and IMMEDIATE transactions, so
+# two writers queue on the lock instead of failing half-way with "database is locked".
+# ---------------------------------------------------------------------------------------------
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "ninja",
+    "accounts",
+    "bugs",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.organization",
+            ],
+        },
+    }
+]
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+
+# allauth: email is the login; no usernames anywhere.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Bugbridge] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Attachments live under MEDIA_ROOT but MEDIA_URL is never routed: files are served only by
+# a view that checks organization membership.
+MEDIA_URL = "/attachments-are-not-public/"
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+# ---------------------------------------------------------------------------------------------
+# Security: production defaults follow DEBUG, so `manage.py check --deploy` passes with DEBUG off.
+# ---------------------------------------------------------------------------------------------
+if env("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+_hsts = env("SECURE_HSTS_SECONDS")
+SECURE_HSTS_SECONDS = (0 if DEBUG else 31_536_000) if _hsts is None else _hsts
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The SDK API exempts itself from this; everything else is a browser form.
+SESSION_COOKIE_HTTPONLY = True
+
+# ---------------------------------------------------------------------------------------------
+# Celery: the embedded default broker is a folder under var/, so one machine needs no server.
+# ---------------------------------------------------------------------------------------------
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-idempotency-keys": {
+        "task": "bugs.tasks.purge_expired_idempotency_keys",
+        "schedule": 60 * 60,
+    },
+}
+
+# ---------------------------------------------------------------------------------------------
+# Logging: event names plus context; never secrets.
+# ---------------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {
+            "()": "config.logging.ContextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
