@@ -108,7 +108,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     invitation.save(update_fields=["accepted_at", "accepted_by"])
     logger.info(
         "accounts.invitation.accepted",
-        extra={"organization_id": invitation.organization_id, "created": created},
+        extra={"organization_id": invitation.organization_id, "joined": created},
     )
     return membership
 

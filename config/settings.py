@@ -24,6 +24,7 @@ env = environ.Env(
     SITE_URL=(str, "http://127.0.0.1:8000"),
     CACHE_URL=(str, "locmemcache://"),
     CELERY_BROKER_URL=(str, "filesystem://"),
+    CELERY_FILESYSTEM_BROKER_DIR=(str, str(VAR_DIR / "broker")),
     EMAIL_URL=(str, "consolemail://"),
     DEFAULT_FROM_EMAIL=(str, "Bugbridge <bugbridge@localhost>"),
     MEDIA_ROOT=(str, str(VAR_DIR / "media")),
@@ -206,13 +207,14 @@ SESSION_COOKIE_HTTPONLY = True
 # ---------------------------------------------------------------------------------------------
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    _broker_dir = Path(env("CELERY_FILESYSTEM_BROKER_DIR"))
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

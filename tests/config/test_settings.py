@@ -1,0 +1,54 @@
+"""Settings as production sees them: each case runs manage.py in a fresh process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a-production-like-secret-key-with-enough-length-and-entropy-7f3k9q2z",
+    "DATABASE_URL": "postgres://bugbridge:secret@db.internal:5432/bugbridge",
+    "ALLOWED_HOSTS": "bugs.example.com",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Only what a shell needs: nothing from the test run's own configuration leaks in.
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_passes_with_a_production_like_environment(tmp_path):
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_without_debug_the_secret_key_has_no_default():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_without_debug_the_database_url_has_no_default():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DATABASE_URL"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_development_defaults_need_nothing_set(tmp_path):
+    result = _manage("check", env={"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    assert result.returncode == 0, result.stderr
