@@ -6,6 +6,7 @@ a fixed order: token (401), rate (429), content type (415), size (413), then the
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -13,9 +14,10 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from ninja import File, NinjaAPI
+from ninja import File, NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
+from ninja.parser import Parser
 from ninja.security.http import HttpAuthBase
 
 from . import selectors, services
@@ -26,7 +28,20 @@ from .schemas import AttachmentsCreated, ErrorOut, ReportCreated, ReportIn
 
 logger = logging.getLogger(__name__)
 
+
+class ObjectBodyParser(Parser):
+    """JSON bodies must be objects. ninja reads a schema's fields with getattr, so a bare JSON
+    string would otherwise lend its str methods (str.title!) as field values."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise ValueError("the body is not a JSON object")
+        return data
+
+
 api = NinjaAPI(
+    parser=ObjectBodyParser(),
     title="Bugbridge SDK API",
     version="1",
     description=(
@@ -130,9 +145,12 @@ def _on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     fields: dict[str, list[str]] = {}
     for item in exc.errors:
-        # loc is ("body", "<param>", "field", 0, ...): keep the part the SDK developer wrote.
-        loc = [str(part) for part in item.get("loc", ())][2:] or ["body"]
-        fields.setdefault(".".join(loc), []).append(item.get("msg", "Invalid value."))
+        # loc is (source, [our "payload" parameter,] field, index, ...): keep what the SDK
+        # developer wrote, e.g. "title", "console_logs.0.level" or "files".
+        loc = [str(part) for part in item.get("loc", ())][1:]
+        if loc[:1] == ["payload"]:
+            loc = loc[1:]
+        fields.setdefault(".".join(loc) or "body", []).append(item.get("msg", "Invalid value."))
     return _error(request, ApiError(422, "validation_error", "Some fields are invalid.", fields=fields))
 
 
@@ -146,7 +164,7 @@ def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     code = "bad_request" if exc.status_code == 400 else "error"
     message = str(exc)
     if message.startswith("Cannot parse request body"):
-        message = "The body is not valid JSON."
+        message = "The body must be a JSON object with the report's fields (see /api/v1/docs)."
     return _error(request, ApiError(exc.status_code, code, message))
 
 
@@ -166,9 +184,7 @@ def _on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         "different body is a 409."
     ),
 )
-def create_report(
-    request: HttpRequest, response: HttpResponse, payload: ReportIn
-) -> tuple[int, dict[str, Any]]:
+def create_report(request: HttpRequest, response: HttpResponse, payload: ReportIn) -> Status:
     key = request.headers.get("Idempotency-Key", "").strip()[:255] or None
     fields = payload.model_dump(mode="json")
     try:
@@ -178,7 +194,7 @@ def create_report(
     if not created:
         # A replay: same status and body as the first answer, flagged for the SDK's logs.
         response["Idempotent-Replayed"] = "true"
-    return 201, _report_created(report)
+    return Status(201, _report_created(report))
 
 
 def _report_created(report: BugReport) -> dict[str, Any]:
@@ -193,9 +209,7 @@ def _report_created(report: BugReport) -> dict[str, Any]:
     summary="Attach files to a report",
     description="Multipart form with one or more `files` parts: screenshots, screen recordings or logs.",
 )
-def create_attachments(
-    request: HttpRequest, report_id: int, files: list[UploadedFile] = File(...)
-) -> tuple[int, dict[str, Any]]:
+def create_attachments(request: HttpRequest, report_id: int, files: list[UploadedFile] = File(...)) -> Status:
     report = BugReport.objects.filter(pk=report_id, app=request.auth).first()
     if report is None:
         raise Http404("No report with this id for this app.")
@@ -205,18 +219,21 @@ def create_attachments(
         raise ApiError(
             error.status, _REJECTION_CODES[error.status], str(error), fields={error.field: [str(error)]}
         ) from None
-    return 201, {
-        "attachments": [
-            {
-                "id": a.pk,
-                "name": a.original_name,
-                "kind": a.kind,
-                "content_type": a.content_type,
-                "size": a.size,
-            }
-            for a in attachments
-        ]
-    }
+    return Status(
+        201,
+        {
+            "attachments": [
+                {
+                    "id": a.pk,
+                    "name": a.original_name,
+                    "kind": a.kind,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                }
+                for a in attachments
+            ]
+        },
+    )
 
 
 _REJECTION_CODES = {400: "bad_request", 413: "payload_too_large", 415: "unsupported_media_type"}

@@ -8,7 +8,11 @@ import os
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
-os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
+# A file, never ":memory:": a live server judges by this name whether to share the test thread's
+# connection, and a real Celery worker process must be able to open the test database.
+os.environ.setdefault(
+    "DATABASE_URL", f"sqlite:///{os.path.join(tempfile.gettempdir(), 'bugbridge-test.sqlite3')}"
+)
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
@@ -29,7 +33,6 @@ STORAGES = {
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not memory, so a real Celery worker process can open the same test database.
     DATABASES["default"]["TEST"] = {
         "NAME": os.path.join(tempfile.gettempdir(), f"bugbridge-test-{os.getpid()}.sqlite3")
     }

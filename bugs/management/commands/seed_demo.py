@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import Membership, Organization, Role, User
 from bugs import services
 from bugs.demo import COMMENTS, demo_report_fields, demo_screenshot_png
-from bugs.models import App, BugReport
+from bugs.models import Activity, App, BugReport
 
 DEMO_SLUG = "demo"
 ADMIN_EMAIL = "admin@example.com"
@@ -96,9 +96,17 @@ class Command(BaseCommand):
         for moment in moments:
             app = apps[0] if rng.random() < 0.55 else apps[1]
             fields = demo_report_fields(rng, platform=app.platform, created_at=moment)
-            if fields["status"] != "new" and rng.random() < 0.8:
-                fields["assignee"] = rng.choice(team)
-            created.append(services.report_create(app=app, fields=fields))
+            status = fields.pop("status")
+            report = services.report_create(app=app, fields=fields)
+            if status != "new":
+                # Triage it the way a person would, so its timeline tells the story.
+                assignee = rng.choice(team) if rng.random() < 0.8 else None
+                activities = services.report_update(
+                    report=report, actor=rng.choice(team), status=status, assignee=assignee
+                )
+                when = min(now, moment + timedelta(hours=rng.randint(1, 72)))
+                Activity.objects.filter(pk__in=[a.pk for a in activities]).update(created_at=when)
+            created.append(report)
         for report in rng.sample(created, k=min(len(created), max(1, reports // 4))):
             for _ in range(rng.randint(1, 3)):
                 services.comment_create(report=report, body=rng.choice(COMMENTS), author=rng.choice(team))
