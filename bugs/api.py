@@ -150,7 +150,8 @@ def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResp
         loc = [str(part) for part in item.get("loc", ())][1:]
         if loc[:1] == ["payload"]:
             loc = loc[1:]
-        fields.setdefault(".".join(loc) or "body", []).append(item.get("msg", "Invalid value."))
+        message = str(item.get("msg", "Invalid value.")).removeprefix("Value error, ")
+        fields.setdefault(".".join(loc) or "body", []).append(message)
     return _error(request, ApiError(422, "validation_error", "Some fields are invalid.", fields=fields))
 
 
