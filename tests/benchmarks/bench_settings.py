@@ -1,0 +1,31 @@
+"""Settings for the gunicorn server the benchmarks start: the production settings (DEBUG off)
+plus one bare view (tests/benchmarks/bench_urls.py) to measure against.
+
+The database is always BENCH_DATABASE_URL, set by the benchmark to a fresh temporary SQLite file
+(or passed through from `BENCH_DATABASE_URL=postgres://... make bench`). It is never read from
+DATABASE_URL, so a development database named in `.env` or the shell is never written to.
+"""
+
+import os
+import tempfile
+
+_tmp = os.environ.get("BENCH_TMP_DIR") or tempfile.gettempdir()
+
+# Assigned, not defaulted: these make the run comparable and must not come from `.env`.
+os.environ["DEBUG"] = "false"
+os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
+os.environ["SECRET_KEY"] = "benchmark-only-secret-key-not-for-any-deployment-0123456789"
+os.environ["ALLOWED_HOSTS"] = "127.0.0.1"
+os.environ["SITE_URL"] = "http://127.0.0.1"
+os.environ["SECURE_SSL_REDIRECT"] = "false"
+os.environ["SDK_RATE_LIMIT_PER_MINUTE"] = str(10**9)
+os.environ["LOG_LEVEL"] = "WARNING"
+# Nothing in the ingest path sends a task; this keeps the run from touching var/broker.
+os.environ["CELERY_BROKER_URL"] = "memory://"
+os.environ["MEDIA_ROOT"] = os.path.join(_tmp, "media")
+os.environ["STATIC_ROOT"] = os.path.join(_tmp, "static")
+# CACHE_URL (the rate limiter's counters) is passed through: locmem unless set.
+
+from config.settings import *  # noqa: E402, F403
+
+ROOT_URLCONF = "tests.benchmarks.bench_urls"
