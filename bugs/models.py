@@ -191,7 +191,6 @@ class Comment(models.Model):
 
 
 class ActivityKind(models.TextChoices):
-    CREATED = "created", "Reported"
     STATUS = "status", "Status"
     PRIORITY = "priority", "Priority"
     ASSIGNEE = "assignee", "Assignee"

@@ -11,8 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
@@ -23,7 +22,6 @@ from .attachments import attachment_check
 from .errors import IdempotencyConflict, NotAMember
 from .models import (
     Activity,
-    ActivityKind,
     App,
     Attachment,
     BugReport,
@@ -100,10 +98,16 @@ def app_rotate_token(*, app: App) -> str:
 
 
 def _next_number(app_id: int) -> int:
-    # An UPDATE takes the row's write lock, so a concurrent insert waits for our commit and
-    # then reads the incremented counter: numbers are never shared, whatever the database.
-    App.objects.filter(pk=app_id).update(report_counter=F("report_counter") + 1)
-    return App.objects.values_list("report_counter", flat=True).get(pk=app_id)
+    # One UPDATE … RETURNING (SQLite ≥ 3.35, PostgreSQL): it takes the row's write lock, so a
+    # concurrent insert waits for our commit and then gets the next number; never a shared one.
+    table = connection.ops.quote_name(App._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET report_counter = report_counter + 1 WHERE id = %s "  # noqa: S608
+            "RETURNING report_counter",
+            [app_id],
+        )
+        return cursor.fetchone()[0]
 
 
 @transaction.atomic
@@ -114,9 +118,6 @@ def report_create(*, app: App, fields: Mapping[str, Any]) -> BugReport:
         raise ValueError(f"Unknown report fields: {sorted(unknown)}")
     report = BugReport(app=app, number=_next_number(app.pk), **fields)
     report.save()
-    Activity.objects.create(
-        report=report, kind=ActivityKind.CREATED, to_value=report.title[:255], created_at=report.created_at
-    )
     transaction.on_commit(lambda: signals.report_created.send(sender=BugReport, report=report))
     logger.info("bugs.report.created", extra={"app_id": app.pk, "report_id": report.pk})
     return report

@@ -18,26 +18,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from bugs.models import BugReport
+from bugs.services import REPORT_INPUT_FIELDS
 from config.urls import urlpatterns as app_urlpatterns
 
-# The columns an SDK body fills in (bugs.services.REPORT_INPUT_FIELDS), stored as sent.
-COLUMNS = (
-    "description",
-    "reproduction_steps",
-    "reporter_email",
-    "reporter_name",
-    "device_model",
-    "os_name",
-    "os_version",
-    "app_version",
-    "app_build",
-    "current_view",
-    "locale",
-    "tags",
-    "user_attributes",
-    "console_logs",
-    "priority",
-)
+# The columns an SDK body fills in, stored as sent (title is passed on its own).
+COLUMNS = tuple(sorted(REPORT_INPUT_FIELDS - {"title"}))
 
 # One sync gunicorn worker serves every request, so a process-local counter is unique.
 _numbers = itertools.count(1)
