@@ -31,7 +31,13 @@ env = environ.Env(
     STATIC_ROOT=(str, str(VAR_DIR / "static")),
     LOG_LEVEL=(str, "INFO"),
     SECURE_PROXY_SSL_HEADER=(bool, False),
+    # None means "follow DEBUG": on in production, off in development.
+    SECURE_SSL_REDIRECT=(bool, None),
+    SESSION_COOKIE_SECURE=(bool, None),
+    CSRF_COOKIE_SECURE=(bool, None),
     SECURE_HSTS_SECONDS=(int, None),
+    SECURE_HSTS_INCLUDE_SUBDOMAINS=(bool, None),
+    SECURE_HSTS_PRELOAD=(bool, None),
     SDK_RATE_LIMIT_PER_MINUTE=(int, 120),
     SDK_MAX_BODY_BYTES=(int, 1024 * 1024),
     SDK_MAX_UPLOAD_BYTES=(int, 100 * 1024 * 1024),
@@ -189,13 +195,19 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # ---------------------------------------------------------------------------------------------
 if env("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
-_hsts = env("SECURE_HSTS_SECONDS")
-SECURE_HSTS_SECONDS = (0 if DEBUG else 31_536_000) if _hsts is None else _hsts
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+
+
+def _unless_debug(name: str, production: object) -> object:
+    value = env(name)
+    return (None if DEBUG else production) if value is None else value
+
+
+SECURE_SSL_REDIRECT = bool(_unless_debug("SECURE_SSL_REDIRECT", True))
+SESSION_COOKIE_SECURE = bool(_unless_debug("SESSION_COOKIE_SECURE", True))
+CSRF_COOKIE_SECURE = bool(_unless_debug("CSRF_COOKIE_SECURE", True))
+SECURE_HSTS_SECONDS = int(_unless_debug("SECURE_HSTS_SECONDS", 31_536_000) or 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = bool(_unless_debug("SECURE_HSTS_INCLUDE_SUBDOMAINS", True))
+SECURE_HSTS_PRELOAD = bool(_unless_debug("SECURE_HSTS_PRELOAD", True))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
