@@ -38,3 +38,38 @@ class CommentForm(forms.Form):
         max_length=20_000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment…"}),
     )
+
+
+class BulkTriageForm(forms.Form):
+    """One change (status, priority or assignee) for the selected rows or the whole filter."""
+
+    action = forms.ChoiceField(label="Change")
+    all_matching = forms.BooleanField(required=False)
+
+    def __init__(self, *args: object, members: "list[User]", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.members = {str(m.pk): m for m in members}
+        self.fields["action"].choices = [  # type: ignore[attr-defined]
+            ("", "Choose a change…"),
+            ("Status", [(f"status:{v}", label) for v, label in Status.choices]),
+            ("Priority", [(f"priority:{v}", label) for v, label in Priority.choices]),
+            (
+                "Assignee",
+                [("assignee:none", "Unassigned")]
+                + [(f"assignee:{pk}", m.display_name) for pk, m in self.members.items()],
+            ),
+        ]
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        getlist = getattr(self.data, "getlist", lambda key: [])
+        data["ids"] = [int(x) for x in getlist("ids") if str(x).isdigit()]
+        if not data["ids"] and not data.get("all_matching"):
+            raise forms.ValidationError("Select at least one report.")
+        return data
+
+    def changes(self) -> dict[str, object]:
+        field, _, value = self.cleaned_data["action"].partition(":")
+        if field == "assignee":
+            return {"assignee": self.members.get(value)}
+        return {field: value}

@@ -124,6 +124,21 @@ class BugReport(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
+class ReportTag(models.Model):
+    """One tag of a report, as a row: `tags` (JSON) is what pages show, this is what the tag
+    filter queries, portably and through an index."""
+
+    report = models.ForeignKey(BugReport, on_delete=models.CASCADE, related_name="tag_rows")
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["report", "name"], name="uniq_report_tag")]
+        indexes = [models.Index(fields=["name", "report"], name="report_tag_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class AttachmentKind(models.TextChoices):
     SCREENSHOT = "screenshot", "Screenshot"
     RECORDING = "recording", "Screen recording"

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
@@ -19,7 +20,7 @@ from accounts.tokens import hash_secret, new_secret
 
 from . import signals
 from .attachments import attachment_check
-from .errors import IdempotencyConflict, NotAMember
+from .errors import BugsError, IdempotencyConflict, NotAMember
 from .models import (
     Activity,
     App,
@@ -29,6 +30,7 @@ from .models import (
     CommentOrigin,
     IdempotencyKey,
     Priority,
+    ReportTag,
     Status,
 )
 
@@ -118,6 +120,9 @@ def report_create(*, app: App, fields: Mapping[str, Any]) -> BugReport:
         raise ValueError(f"Unknown report fields: {sorted(unknown)}")
     report = BugReport(app=app, number=_next_number(app.pk), **fields)
     report.save()
+    if report.tags:
+        names = {str(tag).strip().lower()[:50] for tag in report.tags} - {""}
+        ReportTag.objects.bulk_create([ReportTag(report=report, name=name) for name in names])
     transaction.on_commit(lambda: signals.report_created.send(sender=BugReport, report=report))
     logger.info("bugs.report.created", extra={"app_id": app.pk, "report_id": report.pk})
     return report
@@ -215,6 +220,33 @@ def report_update(
         )
     )
     return activities
+
+
+BULK_LIMIT = 1000
+
+
+@transaction.atomic
+def reports_bulk_update(
+    *,
+    reports: QuerySet[BugReport],
+    actor: User | None,
+    status: str | None = None,
+    priority: str | None = None,
+    assignee: User | None = UNSET,
+) -> int:
+    """The same change on many reports, each recorded as if made one by one (activity, signals).
+    Returns how many changed. Refuses more than BULK_LIMIT at once, before touching any."""
+    total = reports.count()
+    if total > BULK_LIMIT:
+        raise BugsError(
+            f"{total} reports match: at most {BULK_LIMIT} can be changed at once. Narrow the filter."
+        )
+    changed = 0
+    for report in reports.select_related("app", "assignee").order_by("pk"):
+        changed += bool(
+            report_update(report=report, actor=actor, status=status, priority=priority, assignee=assignee)
+        )
+    return changed
 
 
 # --- attachments ------------------------------------------------------------------------------

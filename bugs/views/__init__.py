@@ -9,7 +9,7 @@ from .report_page import (
     comment_edit,
     report_detail,
 )
-from .reports import report_list, report_triage
+from .reports import report_list, report_list_all, report_triage, reports_bulk
 
 __all__ = [
     "app_list",
@@ -23,5 +23,7 @@ __all__ = [
     "home",
     "report_detail",
     "report_list",
+    "report_list_all",
     "report_triage",
+    "reports_bulk",
 ]

@@ -50,33 +50,6 @@ def test_rotating_asks_first_then_shows_the_new_token(owner_client, app):
     assert app_by_sdk_token(token=response.context["token"]) == app
 
 
-def test_report_list_pages_and_filters_by_status(owner_client, app, owner):
-    reports = [ReportFactory(app=app) for _ in range(55)]
-    services.report_update(report=reports[0], actor=None, status="closed")
-    url = reverse("report_list", args=[app.pk])
-    first = owner_client.get(url)
-    assert len(first.context["page"].object_list) == 50
-    assert first.context["page"].object_list[0].number == 55  # newest first
-    second = owner_client.get(url, {"page": 2})
-    assert [r.number for r in second.context["page"].object_list] == [5, 4, 3, 2, 1]
-    closed = owner_client.get(url, {"status": "closed"})
-    assert [r.number for r in closed.context["page"].object_list] == [1]
-
-
-def test_htmx_requests_get_only_the_table_fragment(owner_client, app):
-    ReportFactory(app=app, title="Fragment me")
-    response = owner_client.get(reverse("report_list", args=[app.pk]), headers={"HX-Request": "true"})
-    assert b"Fragment me" in response.content
-    assert b"<html" not in response.content and b'id="report-table"' in response.content
-
-
-def test_empty_states_say_what_to_do(owner_client, app):
-    url = reverse("report_list", args=[app.pk])
-    assert b"No reports yet" in owner_client.get(url).content
-    ReportFactory(app=app)
-    assert b"Show all reports" in owner_client.get(url, {"status": "closed"}).content
-
-
 def test_report_page_shows_the_report(owner_client, app):
     report = ReportFactory(
         app=app,
