@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,7 +19,7 @@ from accounts.selectors import membership_require_current
 from bugs import filters, selectors, services
 from bugs.errors import BugsError
 from bugs.forms import BulkTriageForm, TriageForm
-from bugs.models import Priority, Status
+from bugs.presenters import list_rows
 
 
 def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpResponse:
@@ -32,8 +33,13 @@ def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpRespon
         "app": triage.app,
         "triage": triage,
         "page": page,
-        "statuses": Status.choices,
-        "priorities": Priority.choices,
+        "rows": list_rows(
+            page.rows,
+            members=triage.members,
+            querystring=triage.querystring,
+            csrf_token=get_token(request),
+            all_apps=triage.app is None,
+        ),
         "bulk_form": BulkTriageForm(members=triage.members),
     }
     if not request.htmx:
@@ -100,14 +106,14 @@ def report_triage(request: HttpRequest, app_id: int, number: int) -> HttpRespons
             query.pop(cursor, None)
         if request.POST.get("scope") == "all":
             query["scope"] = "all"
-        context = {
-            "r": report,
-            "app": None if request.POST.get("scope") == "all" else report.app,
-            "triage": {"querystring": query.urlencode()},
-            "members": members,
-            "statuses": Status.choices,
-            "priorities": Priority.choices,
-        }
+        (row,) = list_rows(
+            [report],
+            members=members,
+            querystring=query.urlencode(),
+            csrf_token=get_token(request),
+            all_apps=request.POST.get("scope") == "all",
+        )
+        context = {"row": row}
         response = render(request, "bugs/report_list.html#row", context, status=200 if ok else 400)
         return _toast(response, message)
     (messages.success if ok else messages.error)(request, message)

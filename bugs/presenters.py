@@ -1,0 +1,166 @@
+"""The triage list's rows, rendered in Python.
+
+The list renders 50 rows, each with three dropdowns. Looping over every option of every
+dropdown in the template costs ~0.6 ms a row; the option markup is the same on every row but for
+which one is selected, so it is built once per page here and only the `selected` mark moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from accounts.models import User
+
+from .models import BugReport, Priority, Status
+
+_APP, _NUMBER = 990000001, 990000002  # placeholders reversed once, then substituted
+
+
+class Options:
+    """<option> markup for one dropdown, with any value marked selected in O(1)."""
+
+    def __init__(self, choices: Iterable[tuple[str, str]]) -> None:
+        self._by_value = {str(v): (escape(str(v)), escape(str(label))) for v, label in choices}
+
+    def render(self, selected: object) -> SafeString:
+        chosen = "" if selected is None else str(selected)
+        return mark_safe(  # noqa: S308  (every value and label is escaped in __init__)
+            "".join(
+                f'<option value="{v}"{" selected" if raw == chosen else ""}>{label}</option>'
+                for raw, (v, label) in self._by_value.items()
+            )
+        )
+
+
+# The row's markup lives here, not in the template: the list renders 50 rows and the template
+# engine's per-variable cost (~10 µs a lookup, 40 a row) was most of the page's time. Every value
+# goes through format_html, so everything user-supplied is escaped.
+ROW_HTML = (
+    '<tr id="report-{pk}" data-report-row data-href="{url}">\n'
+    '<td><input type="checkbox" name="ids" value="{pk}" form="bulk-form"'
+    ' aria-label="Select #{number}" data-row-select></td>\n'
+    '<td class="num">{number}</td>\n'
+    '<td class="title"><a href="{url}" data-row-link>{title}</a>{tags}</td>\n'
+    "<td>{priority_cell}</td>\n<td>{status_cell}</td>\n{app_cell}"
+    '<td class="col-device">{device}</td>\n'
+    '<td class="col-version">{version}</td>\n'
+    '<td class="col-reporter">{reporter}</td>\n'
+    '<td class="col-assignee">{assignee_cell}</td>\n'
+    '<td class="col-created"><time datetime="{created_iso}" title="{created_title} UTC">'
+    "{created_ago}</time></td>\n</tr>"
+)
+# One dropdown that saves itself: htmx posts it on change; without JavaScript, the Save button.
+CELL_HTML = (
+    '<form method="post" action="{url}" hx-post="{url}" hx-target="#report-{pk}" hx-swap="outerHTML"'
+    ' hx-trigger="change">{csrf}{scope}'
+    '<label class="visually-hidden" for="{key}-{pk}">{label} of #{number}</label>'
+    '<select id="{key}-{pk}" name="{name}" class="{css}"{data}>{options}</select>'
+    '<noscript><button class="btn btn-small" type="submit">Save</button></noscript></form>'
+)
+
+
+def _cell(
+    common: dict[str, object], key: str, name: str, label: str, css: str, data: str, options: str
+) -> str:
+    return format_html(
+        CELL_HTML,
+        key=key,
+        name=name,
+        label=label,
+        css=css,
+        data=mark_safe(data),  # noqa: S308  (only the constant attributes below)
+        options=options,
+        **common,
+    )
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    """ "3 minutes ago", "2 days ago", "4 Nov 2026": naturaltime's idea at a fraction of its cost."""
+    seconds = int((now - moment).total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            if unit == "day" and count > 30:
+                return f"{moment:%-d %b %Y}"
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def list_rows(
+    reports: Sequence[BugReport],
+    *,
+    members: Sequence[User],
+    querystring: str,
+    csrf_token: str,
+    all_apps: bool,
+) -> list[SafeString]:
+    """The <tr> of each report, as templates/bugs/report_list.html shows them."""
+    detail = reverse("report_detail", args=[_APP, _NUMBER])
+    triage = reverse("report_triage", args=[_APP, _NUMBER])
+    suffix = f"?{querystring}" if querystring else ""
+    statuses, priorities = Options(Status.choices), Options(Priority.choices)
+    assignees = Options([("", "Unassigned"), *((m.pk, m.display_name) for m in members)])
+    csrf = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token)
+    scope = mark_safe('<input type="hidden" name="scope" value="all">' if all_apps else "")  # noqa: S308
+    now = timezone.now()
+
+    def link(template: str, report: BugReport) -> str:
+        return template.replace(str(_APP), str(report.app_id)).replace(str(_NUMBER), str(report.number))
+
+    rows = []
+    for r in reports:
+        device = " · ".join(part for part in (r.device_model, f"{r.os_name} {r.os_version}".strip()) if part)
+        url, triage_url = link(detail, r) + suffix, link(triage, r)
+        common = {"url": triage_url, "pk": r.pk, "number": r.number, "csrf": csrf, "scope": scope}
+
+        rows.append(
+            format_html(
+                ROW_HTML,
+                pk=r.pk,
+                number=r.number,
+                url=url,
+                title=r.title,
+                tags=format_html_join("", ' <span class="badge">{}</span>', ((t,) for t in r.tags[:3])),
+                priority_cell=_cell(
+                    common,
+                    "p",
+                    "priority",
+                    "Priority",
+                    f"pill-select prio-{r.priority}",
+                    " data-priority-select",
+                    priorities.render(r.priority),
+                ),
+                status_cell=_cell(
+                    common,
+                    "s",
+                    "status",
+                    "Status",
+                    f"pill-select status-{r.status}",
+                    " data-status-select",
+                    statuses.render(r.status),
+                ),
+                app_cell=format_html("<td>{}</td>\n", r.app.name) if all_apps else "",
+                device=device or "—",
+                version=r.app_version or "—",
+                reporter=r.reporter_name or r.reporter_email or "—",
+                assignee_cell=_cell(
+                    common,
+                    "a",
+                    "assignee",
+                    "Assignee",
+                    "compact-select",
+                    "",
+                    assignees.render(r.assignee_id or ""),
+                ),
+                created_iso=r.created_at.isoformat(),
+                created_title=f"{r.created_at:%-d %b %Y, %H:%M}",
+                created_ago=_ago(r.created_at, now),
+            )
+        )
+    return rows
