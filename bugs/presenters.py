@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
@@ -164,3 +165,20 @@ def list_rows(
             )
         )
     return rows
+
+
+def filter_selects(form: Any, *, with_app: bool) -> dict[str, SafeString]:
+    """The filter bar's dropdowns (app, status, priority, assignee, sort) as option markup, the
+    current value selected: Django's widget templates cost ~0.7 ms each, on every list load."""
+    data = form.data if form.is_bound else {}
+    selects = {}
+    names = (
+        ("app", "status", "priority", "assignee", "sort")
+        if with_app
+        else ("status", "priority", "assignee", "sort")
+    )
+    for name in names:
+        field = form.fields[name]
+        choices = [(str(v), str(label)) for v, label in field.choices]
+        selects[name] = Options(choices).render(data.get(name, ""))
+    return selects

@@ -19,7 +19,7 @@ from accounts.selectors import membership_require_current
 from bugs import filters, selectors, services
 from bugs.errors import BugsError
 from bugs.forms import BulkTriageForm, TriageForm
-from bugs.presenters import list_rows
+from bugs.presenters import filter_selects, list_rows
 
 
 def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpResponse:
@@ -41,6 +41,7 @@ def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpRespon
             all_apps=triage.app is None,
         ),
         "bulk_form": BulkTriageForm(members=triage.members),
+        "selects": filter_selects(triage.form, with_app=triage.app is None),
     }
     if not request.htmx:
         return render(request, "bugs/report_list.html", context)
