@@ -45,6 +45,8 @@ class BulkTriageForm(forms.Form):
 
     action = forms.ChoiceField(label="Change")
     all_matching = forms.BooleanField(required=False)
+    # The "Close" button brings its own action: the dropdown may be left empty.
+    use_required_attribute = False
 
     def __init__(self, *args: object, members: "list[User]", **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
