@@ -18,7 +18,10 @@ def app_by_sdk_token(*, token: str) -> App | None:
     """The app an SDK token belongs to; None when no app has it (wrong, old or rotated)."""
     if not token:
         return None
-    return App.objects.filter(sdk_token_hash=hash_secret(token)).first()
+    try:
+        return App.objects.get(sdk_token_hash=hash_secret(token))
+    except App.DoesNotExist:
+        return None
 
 
 def apps_for_user(*, user: User) -> QuerySet[App]:
