@@ -37,6 +37,7 @@ class CommentForm(forms.Form):
         label="Comment",
         max_length=20_000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment…"}),
+        help_text="Markdown: **bold**, *italic*, `code`, lists, links",
     )
 
 

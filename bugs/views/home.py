@@ -8,7 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import membership_current
-from bugs import selectors
+from bugs import charts, selectors
+
+TREND_TITLE = f"New reports per day, last {selectors.TREND_DAYS} days"
 
 
 @login_not_required
@@ -22,5 +24,8 @@ def home(request: HttpRequest) -> HttpResponse:
     membership = membership_current(request)
     if membership is None:
         return redirect("organization_create")
-    apps = selectors.apps_for_membership(membership=membership)
-    return render(request, "bugs/home.html", {"membership": membership, "apps": apps})
+    panels = [
+        {"overview": overview, "chart": charts.daily_bar_chart(overview.new_per_day, title=TREND_TITLE)}
+        for overview in selectors.app_overviews(membership=membership)
+    ]
+    return render(request, "bugs/home.html", {"membership": membership, "panels": panels})

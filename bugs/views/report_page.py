@@ -27,7 +27,9 @@ def _report_context(request: HttpRequest, report: BugReport, **extra: Any) -> di
         ),
         "comment_form": CommentForm(),
         "comments": report.comments.select_related("author"),
-        "activities": report.activities.select_related("actor"),
+        "timeline": selectors.report_timeline(report=report),
+        # ?level=error (repeatable): the filter without JavaScript; report.js filters in place.
+        "logs": selectors.report_console_logs(report=report, levels=request.GET.getlist("level")),
         "attachments": report.attachments.all(),
         **extra,
     }
