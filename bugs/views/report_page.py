@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bugs import selectors, services
+from bugs import filters, selectors, services
 from bugs.forms import CommentForm, TriageForm
 from bugs.models import BugReport
 
@@ -38,7 +38,33 @@ def _report_context(request: HttpRequest, report: BugReport, **extra: Any) -> di
 @require_GET
 def report_detail(request: HttpRequest, app_id: int, number: int) -> HttpResponse:
     report = selectors.report_get(user=request.user, app_id=app_id, number=number)
-    return render(request, "bugs/report_detail.html", _report_context(request, report))
+    return render(
+        request, "bugs/report_detail.html", _report_context(request, report, **_neighbours(request, report))
+    )
+
+
+def _neighbours(request: HttpRequest, report: BugReport) -> dict[str, Any]:
+    """Previous and next report in the list the user came from (its filter rides in the URL)."""
+    triage = filters.triage_list(
+        user=request.user,
+        organization_id=report.app.organization_id,
+        app=None if request.GET.get("scope") == "all" else report.app,
+        data=request.GET,
+    )
+    previous, following = filters.neighbours(triage.reports, sort_key=triage.sort_key, report=report)
+    suffix = f"?{triage.querystring}" if triage.querystring else ""
+
+    def link(other: BugReport | None) -> str | None:
+        return reverse("report_detail", args=[other.app_id, other.number]) + suffix if other else None
+
+    list_url = reverse("report_list", args=[report.app_id]) if triage.app else reverse("report_list_all")
+    filter_suffix = f"?{triage.filter_querystring}" if triage.filter_querystring else ""
+    return {
+        "previous_url": link(previous),
+        "next_url": link(following),
+        "back_url": list_url + filter_suffix,
+        "filter_querystring": triage.querystring,
+    }
 
 
 @require_GET
@@ -66,10 +92,14 @@ def comment_create(request: HttpRequest, app_id: int, number: int) -> HttpRespon
     form = CommentForm(request.POST)
     if not form.is_valid():
         # Re-render with the text kept, so nothing typed is lost.
-        context = _report_context(request, report, comment_form=form)
+        context = _report_context(request, report, comment_form=form, **_neighbours(request, report))
         return render(request, "bugs/report_detail.html", context, status=400)
     services.comment_create(report=report, body=form.cleaned_data["body"], author=request.user)
-    return redirect(reverse("report_detail", kwargs={"app_id": app_id, "number": number}) + "#comments")
+    # Back to the report as it was opened: the list's filter keeps previous/next working.
+    query = f"?{request.GET.urlencode()}" if request.GET else ""
+    return redirect(
+        reverse("report_detail", kwargs={"app_id": app_id, "number": number}) + query + "#comments"
+    )
 
 
 def _own_comment(request: HttpRequest, app_id: int, number: int, comment_id: int) -> Any:

@@ -98,3 +98,13 @@
 
   document.querySelectorAll("[data-log-filter]").forEach(setUpLogFilter);
 })();
+
+// j / k step to the next / previous report of the list this one was opened from.
+document.addEventListener("keydown", (event) => {
+  if (event.metaKey || event.ctrlKey || event.altKey) return;
+  const el = event.target;
+  if (el.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName)) return;
+  const rel = { j: "next", k: "prev" }[event.key];
+  const link = rel && document.querySelector(`.report-nav a[rel="${rel}"]`);
+  if (link) window.location.href = link.href;
+});

@@ -12,11 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from bugs import selectors, services
 from bugs.demo import demo_screenshot_png
 from bugs.models import Activity, Comment, CommentOrigin
-from tests.factories import CommentFactory, MembershipFactory, ReportFactory, UserFactory
+from tests.factories import AppFactory, CommentFactory, MembershipFactory, ReportFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -278,3 +279,47 @@ def test_attachments_form_a_gallery_with_previews_and_downloads(owner_client, ap
     assert gallery.count(">Download<") == 2
     response = owner_client.get(image_url + "?download=1")
     assert response["Content-Disposition"].startswith("attachment;")
+
+
+# --- previous / next in the list the report was opened from ---------------------------------
+
+
+def _nav(response) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
+    return response.context["previous_url"], response.context["next_url"]
+
+
+def test_previous_and_next_follow_the_lists_filter_and_sort(owner_client, app):
+    now = timezone.now()
+    one = ReportFactory(app=app, priority="major", created_at=now - timedelta(hours=3))
+    ReportFactory(app=app, priority="minor", created_at=now - timedelta(hours=2))  # filtered out
+    three = ReportFactory(app=app, priority="major", created_at=now - timedelta(hours=1))
+    url = reverse("report_detail", args=[app.pk, three.number])
+    # Newest first, majors only: #3 is first, #1 follows it.
+    response = owner_client.get(url, {"priority": "major"})
+    assert _nav(response) == (None, reverse("report_detail", args=[app.pk, one.number]) + "?priority=major")
+    assert response.context["back_url"] == reverse("report_list", args=[app.pk]) + "?priority=major"
+    # Oldest first reverses the steps.
+    response = owner_client.get(url, {"priority": "major", "sort": "created"})
+    assert _nav(response) == (
+        reverse("report_detail", args=[app.pk, one.number]) + "?priority=major&sort=created",
+        None,
+    )
+
+
+def test_previous_and_next_across_all_apps(owner_client, owner, app):
+    other = AppFactory(organization=owner.organization)
+    first = ReportFactory(app=app)
+    second = ReportFactory(app=other)
+    response = owner_client.get(reverse("report_detail", args=[app.pk, first.number]), {"scope": "all"})
+    assert _nav(response)[0] == reverse("report_detail", args=[other.pk, second.number]) + "?scope=all"
+    assert response.context["back_url"] == reverse("report_list_all")
+
+
+def test_a_comment_keeps_the_list_context(owner_client, app):
+    report = ReportFactory(app=app)
+    url = reverse("comment_create", args=[app.pk, report.number])
+    response = owner_client.post(url + "?status=new", {"body": "hello"})
+    assert (
+        response["Location"]
+        == reverse("report_detail", args=[app.pk, report.number]) + "?status=new#comments"
+    )
