@@ -24,18 +24,27 @@ def membership_get(*, user: User, organization_id: int) -> Membership:
         raise Http404("No such organization.") from None
 
 
-def membership_current(request: HttpRequest) -> Membership | None:
-    """The organization the user is working in: the one picked in the switcher, else the first."""
+def memberships_of_request(request: HttpRequest) -> list[Membership]:
+    """The signed-in user's memberships, by organization name: one query per request, shared by
+    the switcher and `membership_current`."""
     if not request.user.is_authenticated:
-        return None
-    cached = getattr(request, "_current_membership", None)
-    if cached is not None:
-        return cached
-    memberships = memberships_for_user(user=request.user)
-    chosen = memberships.filter(organization_id=request.session.get(SESSION_KEY)).first()
-    chosen = chosen or memberships.order_by("created_at").first()
-    request._current_membership = chosen  # type: ignore[attr-defined]
-    return chosen
+        return []
+    cached = getattr(request, "_memberships", None)
+    if cached is None:
+        cached = list(memberships_for_user(user=request.user).order_by("organization__name"))
+        request._memberships = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def membership_current(request: HttpRequest) -> Membership | None:
+    """The organization the user is working in: the one picked in the switcher, else the one
+    they joined first."""
+    memberships = memberships_of_request(request)
+    chosen_id = request.session.get(SESSION_KEY) if memberships else None
+    for membership in memberships:
+        if membership.organization_id == chosen_id:
+            return membership
+    return min(memberships, key=lambda m: (m.created_at, m.pk), default=None)
 
 
 def membership_require_current(request: HttpRequest, *, manage: bool = False) -> Membership:

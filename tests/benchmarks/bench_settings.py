@@ -1,9 +1,11 @@
-"""Settings for the gunicorn server the benchmarks start: the production settings (DEBUG off)
-plus one bare view (tests/benchmarks/bench_urls.py) to measure against.
+"""Settings for what the benchmarks run (the ingest benchmark's gunicorn server, the list
+benchmark's in-process client): the production settings (DEBUG off) plus the baseline views
+(tests/benchmarks/bench_urls.py) to measure against.
 
 The database is always BENCH_DATABASE_URL, set by the benchmark to a fresh temporary SQLite file
-(or passed through from `BENCH_DATABASE_URL=postgres://... make bench`). It is never read from
-DATABASE_URL, so a development database named in `.env` or the shell is never written to.
+(ingest) or a throwaway PostgreSQL database (list), or passed through from
+`BENCH_DATABASE_URL=postgres://... make bench`. It is never read from DATABASE_URL, so a
+development database named in `.env` or the shell is never written to.
 """
 
 import os
