@@ -169,3 +169,14 @@ def filter_selects(form: Any, *, with_app: bool) -> dict[str, SafeString]:
         choices = [(str(v), str(label)) for v, label in field.choices]
         selects[name] = Options(choices).render(data.get(name, ""))
     return selects
+
+
+def grouped_options(choices: Iterable[tuple[str, Any]]) -> SafeString:
+    """<option>s and <optgroup>s for a Django choices list (groups are (label, [(v, l), ...]))."""
+    parts = []
+    for value, label in choices:
+        if isinstance(label, list | tuple):
+            parts.append(f'<optgroup label="{escape(value)}">{Options(label).render(None)}</optgroup>')
+        else:
+            parts.append(Options([(value, label)]).render(None))
+    return mark_safe("".join(parts))  # noqa: S308  (Options escapes values and labels)

@@ -19,7 +19,7 @@ from accounts.selectors import membership_require_current
 from bugs import filters, selectors, services
 from bugs.errors import BugsError
 from bugs.forms import BulkTriageForm, TriageForm
-from bugs.presenters import filter_selects, list_rows
+from bugs.presenters import filter_selects, grouped_options, list_rows
 
 
 def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpResponse:
@@ -40,7 +40,7 @@ def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpRespon
             csrf_token=get_token(request),
             all_apps=triage.app is None,
         ),
-        "bulk_form": BulkTriageForm(members=triage.members),
+        "bulk_options": grouped_options(BulkTriageForm(members=triage.members).fields["action"].choices),
         "selects": filter_selects(triage.form, with_app=triage.app is None),
     }
     if not request.htmx:

@@ -45,3 +45,13 @@ def test_relative_times():
     assert _ago(now - timedelta(days=2), now) == "2 days ago"
     old = now - timedelta(days=40)
     assert _ago(old, now) == f"{old:%-d %b %Y}"
+
+
+def test_grouped_options_escape_and_group():
+    from bugs.presenters import grouped_options
+
+    html = grouped_options([("", "Choose…"), ("Status <x>", [("status:new", "New")])])
+    assert html == (
+        '<option value="" selected>Choose…</option>'
+        '<optgroup label="Status &lt;x&gt;"><option value="status:new">New</option></optgroup>'
+    )
