@@ -5,6 +5,8 @@ manage.py), read once in the typed block below. Production is switched on by `DE
 plus real values for SECRET_KEY and DATABASE_URL, which then have no defaults on purpose.
 """
 
+import hashlib
+import hmac
 from pathlib import Path
 
 import environ
@@ -44,6 +46,13 @@ env = environ.Env(
     ATTACHMENT_MAX_BYTES=(int, 25 * 1024 * 1024),
     IDEMPOTENCY_TTL_HOURS=(int, 24),
     INVITATION_TTL_DAYS=(int, 7),
+    # The stand-in Jira Cloud at /sandbox/jira/; None means "follow DEBUG" (on in development).
+    JIRA_SANDBOX=(bool, None),
+    ATLASSIAN_AUTH_URL=(str, ""),
+    ATLASSIAN_API_URL=(str, ""),
+    ATLASSIAN_OAUTH_CLIENT_ID=(str, ""),
+    ATLASSIAN_OAUTH_CLIENT_SECRET=(str, ""),
+    JIRA_OPENAPI_SPEC=(str, "../shared/jira/jira-platform-openapi-v3.json"),
 )
 
 DEBUG: bool = env("DEBUG")
@@ -72,6 +81,28 @@ SDK_MAX_UPLOAD_BYTES: int = env("SDK_MAX_UPLOAD_BYTES")
 ATTACHMENT_MAX_BYTES: int = env("ATTACHMENT_MAX_BYTES")
 IDEMPOTENCY_TTL_HOURS: int = env("IDEMPOTENCY_TTL_HOURS")
 INVITATION_TTL_DAYS: int = env("INVITATION_TTL_DAYS")
+
+# The sandbox Jira: mounted only when on; with it on, Atlassian's URLs default to its stand-ins.
+JIRA_SANDBOX: bool = DEBUG if env("JIRA_SANDBOX") is None else bool(env("JIRA_SANDBOX"))
+JIRA_SANDBOX_PREFIX = "/sandbox/jira"
+ATLASSIAN_AUTH_URL: str = (
+    env("ATLASSIAN_AUTH_URL")
+    or (f"{SITE_URL}{JIRA_SANDBOX_PREFIX}/auth" if JIRA_SANDBOX else "https://auth.atlassian.com")
+).rstrip("/")
+ATLASSIAN_API_URL: str = (
+    env("ATLASSIAN_API_URL")
+    or (f"{SITE_URL}{JIRA_SANDBOX_PREFIX}/api" if JIRA_SANDBOX else "https://api.atlassian.com")
+).rstrip("/")
+# Bugbridge's distributable OAuth 2.0 (3LO) app. With the sandbox on and nothing set, the sandbox's
+# seed registers an app with exactly these credentials, so the demo's "Connect with OAuth" works.
+ATLASSIAN_OAUTH_CLIENT_ID: str = env("ATLASSIAN_OAUTH_CLIENT_ID") or (
+    "bugbridge-sandbox-app" if JIRA_SANDBOX else ""
+)
+ATLASSIAN_OAUTH_CLIENT_SECRET: str = env("ATLASSIAN_OAUTH_CLIENT_SECRET") or (
+    hmac.new(SECRET_KEY.encode(), b"sandbox-oauth-app", hashlib.sha256).hexdigest() if JIRA_SANDBOX else ""
+)
+# A relative path is relative to the project folder (the default sits beside the checkout).
+JIRA_OPENAPI_SPEC: str = str((BASE_DIR / env("JIRA_OPENAPI_SPEC")).resolve())
 
 # ---------------------------------------------------------------------------------------------
 # Databases: SQLite gets WAL (readers never block the writer) and IMMEDIATE transactions, so
@@ -110,6 +141,7 @@ INSTALLED_APPS = [
     "accounts",
     "bugs",
     "integrations",
+    "integrations.jira_sandbox",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +275,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,
     },
 }
+if JIRA_SANDBOX:
+    # The sandbox Jira's webhook sweeper: sends deliveries whose task was lost (a restarted worker).
+    CELERY_BEAT_SCHEDULE["sandbox-jira-deliver-due"] = {
+        "task": "integrations.jira_sandbox.tasks.deliver_due",
+        "schedule": 60,
+    }
 
 # ---------------------------------------------------------------------------------------------
 # Logging: event names plus context; never secrets.

@@ -18,6 +18,8 @@ os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+# The sandbox Jira is the peer of the integration tests.
+os.environ.setdefault("JIRA_SANDBOX", "true")
 
 from .settings import *  # noqa: F403
 from .settings import DATABASES, STORAGES

@@ -1,5 +1,6 @@
 """Top-level routes. Every page needs a login except allauth's, the SDK API and /healthz."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,3 +14,7 @@ urlpatterns = [
     path("", include("bugs.urls")),
     path("", include("integrations.urls")),
 ]
+
+# The stand-in Jira Cloud: with JIRA_SANDBOX off (production), none of its URLs exist.
+if settings.JIRA_SANDBOX:
+    urlpatterns.insert(0, path("sandbox/jira/", include("integrations.jira_sandbox.urls")))

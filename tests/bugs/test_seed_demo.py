@@ -1,6 +1,7 @@
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.test import Client
 
@@ -38,6 +39,16 @@ def test_seed_creates_a_realistic_demo_and_prints_a_working_login():
     for app in App.objects.all():
         assert demo_sdk_token(app.name) in output
         assert app_by_sdk_token(token=demo_sdk_token(app.name)) == app
+    # The sandbox Jira is on in tests: its site and credentials come with the demo.
+    assert apps.get_model("jira_sandbox", "Site").objects.filter(name="acme").exists()
+    assert "Sandbox Jira:" in output
+
+
+def test_seed_says_nothing_about_the_sandbox_when_it_is_off(settings):
+    settings.JIRA_SANDBOX = False
+    output = _seed("--reports", "5")
+    assert "sandbox" not in output.lower()
+    assert not apps.get_model("jira_sandbox", "Site").objects.exists()
 
 
 def test_seeding_twice_adds_nothing():

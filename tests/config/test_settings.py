@@ -52,3 +52,48 @@ def test_without_debug_the_database_url_has_no_default():
 def test_development_defaults_need_nothing_set(tmp_path):
     result = _manage("check", env={"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
     assert result.returncode == 0, result.stderr
+
+
+_SHOW_JIRA = (
+    "from django.conf import settings; from django.urls import resolve, Resolver404\n"
+    "try:\n    resolve('/sandbox/jira/site/acme/_edge/tenant_info'); mounted = True\n"
+    "except Resolver404:\n    mounted = False\n"
+    "print(settings.JIRA_SANDBOX, mounted, settings.ATLASSIAN_AUTH_URL, settings.ATLASSIAN_API_URL)"
+)
+
+
+def test_production_has_no_sandbox_and_talks_to_atlassian():
+    result = _manage("shell", "-c", _SHOW_JIRA, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "False",
+        "False",
+        "https://auth.atlassian.com",
+        "https://api.atlassian.com",
+    ]
+
+
+def test_development_mounts_the_sandbox_and_points_atlassians_urls_at_it(tmp_path):
+    env = {
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SITE_URL": "http://dev:8000",
+    }
+    result = _manage("shell", "-c", _SHOW_JIRA, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "True",
+        "True",
+        "http://dev:8000/sandbox/jira/auth",
+        "http://dev:8000/sandbox/jira/api",
+    ]
+
+
+def test_the_sandbox_can_be_switched_off_in_development(tmp_path):
+    env = {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "JIRA_SANDBOX": "false"}
+    result = _manage("shell", "-c", _SHOW_JIRA, env=env)
+    assert result.stdout.strip().splitlines()[-1].split()[:3] == [
+        "False",
+        "False",
+        "https://auth.atlassian.com",
+    ]
