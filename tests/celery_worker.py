@@ -59,7 +59,8 @@ def celery_worker(tmp_path: Path) -> Iterator[Worker]:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        producer = Celery("test-producer", broker=settings.CELERY_BROKER_URL)
+        # Not the current app: shared tasks elsewhere in the run must keep the eager test app.
+        producer = Celery("test-producer", broker=settings.CELERY_BROKER_URL, set_as_current=False)
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             (broker_dir / "queue").mkdir(parents=True, exist_ok=True)
             producer.conf.broker_transport_options = {
