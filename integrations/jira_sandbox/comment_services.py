@@ -17,12 +17,12 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from . import events
 from .knobs import Knobs
-from .models import Account, Attachment, ChangelogEntry, Comment, Issue, Site
+from .models import Account, Attachment, ChangelogEntry, Comment, Issue
+from .services import allocate
 from .validation import (
     ADF_REQUIRED,
     PROPERTY_KEY_LIMIT,
@@ -43,14 +43,6 @@ VISIBILITY_TYPES = ("group", "role")
 # ---------------------------------------------------------------------------------------------
 # Shared bookkeeping
 # ---------------------------------------------------------------------------------------------
-
-
-def _allocate(site: Site, counter: str, count: int = 1) -> int:
-    """The first of `count` consecutive values of a Site id counter, taken under its row lock."""
-    locked = Site.objects.select_for_update().only("pk", counter).get(pk=site.pk)
-    first = int(getattr(locked, counter))
-    Site.objects.filter(pk=site.pk).update(**{counter: F(counter) + count})
-    return first
 
 
 def _touch(issue: Issue, now: datetime) -> None:
@@ -100,7 +92,7 @@ def comment_add(
     stored_visibility = _check_visibility(visibility)
     if Comment.objects.filter(issue=issue).count() >= COMMENT_LIMIT:
         raise ValidationFailed([f"This issue has reached the limit of {COMMENT_LIMIT} comments."], status=413)
-    comment_id = _allocate(issue.site, "next_comment_id")
+    comment_id = allocate(issue.site, "next_comment_id")
     now = timezone.now()
     comment = Comment.objects.create(
         issue=issue,
@@ -260,7 +252,7 @@ def _check_uploads(issue: Issue, files: list[UploadedFile]) -> None:
 
 def _attachment_change(issue: Issue, actor: Account | None, items: list[dict[str, Any]]) -> None:
     """Attachments show in the issue's history and fire `jira:issue_updated`, as on Jira."""
-    changelog_id = _allocate(issue.site, "next_changelog_id")
+    changelog_id = allocate(issue.site, "next_changelog_id")
     now = timezone.now()
     _touch(issue, now)
     entry = ChangelogEntry.objects.create(
@@ -286,7 +278,7 @@ def _attachment_item(attachment: Attachment, *, added: bool) -> dict[str, Any]:
 def attachments_add(*, issue: Issue, author: Account | None, files: list[UploadedFile]) -> list[Attachment]:
     """Store uploaded files on the issue: all of them or (over a limit: 413) none."""
     _check_uploads(issue, files)
-    first_id = _allocate(issue.site, "next_attachment_id", len(files))
+    first_id = allocate(issue.site, "next_attachment_id", len(files))
     now = timezone.now()
     stored = []
     for offset, upload in enumerate(files):

@@ -81,8 +81,8 @@ COUNTERS = {
 }
 
 
-def _increment(table: str, counter: str, pk: int) -> int:
-    """Add one to a counter column in one statement (`UPDATE … RETURNING`, SQLite ≥ 3.35 and
+def _increment(table: str, counter: str, pk: int, count: int = 1) -> int:
+    """Add `count` to a counter column in one statement (`UPDATE … RETURNING`, SQLite ≥ 3.35 and
     PostgreSQL); the value before the increment. The UPDATE takes the row lock until commit, and
     only a row lock: inserts that reference the row are not blocked, as `FOR UPDATE` would."""
     if counter not in COUNTERS[table]:
@@ -90,19 +90,19 @@ def _increment(table: str, counter: str, pk: int) -> int:
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {quote(table)} SET {quote(counter)} = {quote(counter)} + 1 "  # noqa: S608
+            f"UPDATE {quote(table)} SET {quote(counter)} = {quote(counter)} + %s "  # noqa: S608
             f"WHERE {quote('id')} = %s RETURNING {quote(counter)}",
-            [pk],
+            [count, pk],
         )
         row = cursor.fetchone()
     if row is None:
         raise Site.DoesNotExist(f"no row {pk} in {table}")
-    return int(row[0]) - 1
+    return int(row[0]) - count
 
 
-def _allocate(site: Site, counter: str) -> int:
-    """The next value of one of the Site's id counters, taken under a row lock."""
-    return _increment(Site._meta.db_table, counter, site.pk)
+def allocate(site: Site, counter: str, count: int = 1) -> int:
+    """The first of `count` consecutive values of one of the Site's id counters (row-locked)."""
+    return _increment(Site._meta.db_table, counter, site.pk, count)
 
 
 def _next_number(project: Project) -> int:
@@ -253,7 +253,7 @@ def _insert(
     values.setdefault("reporter", actor)
     now = timezone.now()
     # Site row first, then the project's: every mutation takes the site lock first.
-    issue_id = _allocate(site, "next_issue_id")
+    issue_id = allocate(site, "next_issue_id")
     number = _next_number(draft.project)
     issue = Issue(
         site=site,
@@ -282,7 +282,7 @@ def _record_change(
     """Save the changed issue, write its changelog and raise jira:issue_updated (`type_name` is
     Jira's issue_event_type_name: issue_updated, issue_assigned, or issue_generic for a transition)."""
     # The site lock before the issue row's, in the order every mutation takes them.
-    changelog_id = _allocate(issue.site, "next_changelog_id")
+    changelog_id = allocate(issue.site, "next_changelog_id")
     now = timezone.now()
     _stamp(issue, now)
     issue.save()
