@@ -260,6 +260,51 @@ def wanted_fields(spec: Iterable[str] | str | None, *, default: str) -> tuple[bo
     return include_custom, names - excluded, excluded
 
 
+# The Issue columns an IssueBean reads whatever its fields: ids, the key, and the foreign keys
+# the metadata cache resolves (project, type, status, priority, resolution).
+BEAN_COLUMNS = (
+    "id",
+    "site_id",
+    "issue_id",
+    "key",
+    "project_id",
+    "issue_type_id",
+    "status_id",
+    "priority_id",
+    "resolution_id",
+)
+# The further columns (or, for people, the joined rows) each system field reads.
+FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "summary": ("summary",),
+    "description": ("description",),
+    "labels": ("labels",),
+    "created": ("created",),
+    "updated": ("updated",),
+    "statuscategorychangedate": ("updated",),
+    "resolutiondate": ("resolution_date",),
+}
+PEOPLE = ("assignee", "reporter")
+
+
+def bean_columns(
+    fields: Iterable[str] | str | None, *, default_fields: str, properties: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """What a query must load for `issue_json` with these arguments: (columns for `only()`, people
+    for `select_related()`). A search page of 100 issues then builds no column it does not show;
+    a column left out here would still load, one query per issue, so leaving one out is slow,
+    never wrong."""
+    include_custom, names, _ = wanted_fields(fields, default=default_fields)
+    columns = set(BEAN_COLUMNS)
+    for name in names:
+        columns.update(FIELD_COLUMNS.get(name, ()))
+    if include_custom or any(name.startswith("customfield_") for name in names):
+        columns.add("custom_fields")
+    if any(True for _ in properties):
+        columns.add("properties")
+    people = [name for name in PEOPLE if name in names]
+    return sorted(columns | set(people)), people
+
+
 def issue_json(
     issue: Issue,
     base: str,
@@ -277,7 +322,9 @@ def issue_json(
     values: dict[str, Any] = {}
     system = _system_values(issue, base, names)
     values.update(system)
-    for field_id, value in issue.custom_fields.items():
+    named_custom = any(name.startswith("customfield_") for name in names)
+    # Read only when shown: a search may have left the column out (`bean_columns`).
+    for field_id, value in issue.custom_fields.items() if include_custom or named_custom else ():
         if (include_custom or field_id in names) and field_id not in excluded:
             values[field_id] = value
     for field_id in names:

@@ -30,7 +30,7 @@ from .. import jql, services
 from ..models import Field, Issue, Site
 from ..pipeline import READ, Ctx, Route, endpoint
 from ..responses import bad_request, jira_json
-from ..serializers import issue_json, wanted_fields
+from ..serializers import bean_columns, issue_json, wanted_fields
 
 MAX_RESULTS = 5000
 DEFAULT_MAX_RESULTS = 50
@@ -157,7 +157,17 @@ def searchable(site: Site, reconcile: list[int] | None = None) -> QuerySet[Issue
     visible = Q(indexed_at__lte=timezone.now())
     if reconcile:
         visible |= Q(issue_id__in=reconcile)
-    return Issue.objects.filter(site=site).filter(visible).select_related(*services.ISSUE_RELATED)
+    return Issue.objects.filter(site=site).filter(visible)
+
+
+def _loading(
+    issues: QuerySet[Issue], fields: list[str] | None, properties: list[str], default: str
+) -> QuerySet[Issue]:
+    """Only the columns (and people) the beans of these `fields` and `properties` show."""
+    columns, people = bean_columns(_field_spec(fields), default_fields=default, properties=properties)
+    issues = issues.only(*columns)
+    # Never select_related() bare: with no names it follows every foreign key.
+    return issues.select_related(*people) if people else issues
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +259,7 @@ def _page(ctx: Ctx, params: Params) -> tuple[list[Issue], str | None]:
     if wanted_fields(_field_spec(params.fields), default="id")[1] - ID_ONLY:
         limit = min(limit, MAX_RESULTS_WITH_FIELDS)
     found = searchable(ctx.site, params.reconcile).filter(q).filter(created__lte=snapshot).order_by(*order)
+    found = _loading(found, params.fields, params.properties, "id")
     rows = list(found[offset : offset + limit + 1])
     if len(rows) <= limit:
         return rows, None
@@ -297,14 +308,16 @@ def _bulkfetch(ctx: Ctx) -> dict[str, Any]:
         return {"issues": [], "issueErrors": []}
     ids = [int(w) for w in wanted if w.isdigit()]
     keys = [w.upper() for w in wanted if not w.isdigit()]
-    issues = (
-        Issue.objects.filter(site=ctx.site)
-        .filter(Q(issue_id__in=ids) | Q(key__in=keys))
-        .select_related(*services.ISSUE_RELATED)
-        .order_by("issue_id")
-    )
     expand = set(_strings(body.get("expand"), "expand"))
     fields = _strings(body.get("fields"), "fields") or None
+    issues = _loading(
+        Issue.objects.filter(site=ctx.site)
+        .filter(Q(issue_id__in=ids) | Q(key__in=keys))
+        .order_by("issue_id"),
+        fields,
+        properties,
+        "*navigable",
+    )
     beans = []
     for issue in issues:
         bean = _bean(ctx, issue, fields=fields, default="*navigable", properties=properties, expand=expand)
