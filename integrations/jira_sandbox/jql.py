@@ -36,7 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Account, Field, Issue, IssueLabel, IssueType, Priority, Project, Site, Status
+from . import metacache
+from .models import Account, Field, Issue, IssueLabel, Project, Site
 
 MAX_SORT_FIELDS = 7
 VALID_OPERATORS = (
@@ -613,10 +614,10 @@ class _Compiler:
         """Lower-cased id, key and name → primary keys, loaded once per kind (the site has few)."""
         if kind not in self._aliases:
             table: dict[str, set[Any]] = {}
-            model, columns = ALIAS_SOURCES[kind]
-            for row in model.objects.filter(site=self.site).values("pk", *columns):
+            rows, columns = ALIAS_SOURCES[kind]
+            for row in rows(metacache.for_site(self.site)):
                 for column in columns:
-                    table.setdefault(str(row[column]).lower(), set()).add(row["pk"])
+                    table.setdefault(str(getattr(row, column)).lower(), set()).add(row.pk)
             self._aliases[kind] = table
         return self._aliases[kind]
 
@@ -653,11 +654,12 @@ def _ref(kind: str, column: str) -> Callable[[_Compiler, str, list[Value | Funct
     return match
 
 
-ALIAS_SOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "project": (Project, ("project_id", "key", "name")),
-    "issuetype": (IssueType, ("type_id", "name")),
-    "status": (Status, ("status_id", "name")),
-    "priority": (Priority, ("priority_id", "name")),
+# Kind → (its rows in the site's metadata cache, the columns a JQL value may name a row by).
+ALIAS_SOURCES: dict[str, tuple[Callable[[metacache.SiteMeta], Iterable[Any]], tuple[str, ...]]] = {
+    "project": (lambda meta: meta.projects.values(), ("project_id", "key", "name")),
+    "issuetype": (lambda meta: meta.issue_types, ("type_id", "name")),
+    "status": (lambda meta: meta.statuses, ("status_id", "name")),
+    "priority": (lambda meta: meta.priorities, ("priority_id", "name")),
 }
 
 

@@ -240,7 +240,9 @@ def issue_create(
 ) -> Issue:
     """Create an issue as `POST /issue` does (validation, default priority, reporter = actor)."""
     draft = validation.validate_create(site=site, actor=actor, fields=fields, update=update)
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (two round trips per create): a failure here is
+    # not one to recover from, and bulk create wraps each element in its own savepoint.
+    with transaction.atomic(savepoint=False):
         return _insert(site, actor, draft, validation.validate_properties(properties))
 
 

@@ -9,6 +9,7 @@ in one ErrorCollection (API-NOTES §3.1, §11).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable, Hashable
@@ -550,15 +551,20 @@ def validate_create(*, site: Site, actor: Account | None, fields: Any, update: A
 def _project(site: Site, value: Any) -> Project | None:
     if not isinstance(value, dict):
         return None
-    projects = Project.objects.filter(site=site).select_related("lead")
+    projects = metacache.for_site(site).projects.values()
     if "id" in value:
-        found = projects.filter(project_id=str(value["id"])).first()
+        wanted, attribute = str(value["id"]), "project_id"
     elif isinstance(value.get("key"), str):
-        found = projects.filter(key=value["key"].upper()).first()
+        wanted, attribute = value["key"].upper(), "key"
     else:
         return None
-    if found is not None:
-        found.site = site  # the caller's row: reading it again would cost a query
+    cached = next((p for p in projects if getattr(p, attribute) == wanted), None)
+    if cached is None:
+        return None
+    # A copy: the cached row is shared by every thread. It gets the caller's Site row, which
+    # the new issue's code reads (its knobs, its counters) and must not be a stale one.
+    found = copy.copy(cached)
+    found.site = site
     return found
 
 
