@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import jwt
-from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import hotpath
 from .jwt_qsh import qsh
 from .models import AccessToken, Account, ApiToken, ConnectInstall, OAuthApp, Site, SiteAccess
 from .responses import ApiError, gateway_error, site_unauthenticated
@@ -74,13 +74,7 @@ def _api_token(header: str, site: Site | None = None) -> ApiToken | None:
     if credentials is None:
         return None
     email, token = credentials
-    tokens = ApiToken.objects.select_related("account").filter(
-        token_hash=hash_token(token), account__email__iexact=email
-    )
-    if site is not None:
-        access = SiteAccess.objects.filter(site=site, account=OuterRef("account"))
-        tokens = tokens.annotate(site_access=Exists(access))
-    found = tokens.first()
+    found = hotpath.api_token(hash_token(token), email, site)
     if found is None or found.revoked or found.expires_at <= timezone.now() or not found.account.active:
         return None
     return found

@@ -22,11 +22,12 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from . import auth, metacache
+from . import auth, hotpath, metacache
 from .knobs import Knobs, bucket_take, rng_for
-from .models import RequestLog, Site, SiteAccess
+from .models import Site, SiteAccess
 from .responses import ApiError, bad_request, error_collection, gateway_error, jira_json
 
 logger = logging.getLogger(__name__)
@@ -112,11 +113,11 @@ def gateway_base(request: HttpRequest, site: Site) -> str:
 
 def _resolve_site(mode: str, kwargs: dict[str, Any]) -> Site:
     if mode == "gateway":
-        site = Site.objects.filter(cloud_id=kwargs.pop("cloud_id", "")).first()
+        site = hotpath.site_by("cloud_id", kwargs.pop("cloud_id", ""))
         if site is None:
             raise ApiError(gateway_error(404, "Not Found"))
         return site
-    site = Site.objects.filter(name=kwargs.pop("site_name", "")).first()
+    site = hotpath.site_by("name", kwargs.pop("site_name", ""))
     if site is None:
         raise ApiError(error_collection(404, ["Site not found."]))
     return site
@@ -292,7 +293,7 @@ def _log(
     started: float,
     note: str = "",
 ) -> None:
-    RequestLog.objects.create(
+    hotpath.log_request(
         site=site,
         method=request.method or "GET",
         path=request.get_full_path()[:500],
@@ -301,4 +302,5 @@ def _log(
         account_id=identity.account.account_id if identity.account else "",
         duration_ms=int((time.monotonic() - started) * 1000),
         note=note[:255],
+        created=timezone.now(),
     )
