@@ -3,7 +3,8 @@
 The sandbox must never be what a benchmark measures (issue 4, §9): with rate limiting off (the
 default knobs) both calls must exceed 200 requests per second on this machine. The server is
 gunicorn on loopback with the bench settings (DEBUG off, every middleware, JIRA_SANDBOX on), a
-fresh SQLite file in WAL mode (or BENCH_DATABASE_URL), seeded by `manage.py sandbox_seed`. Callers
+fresh SQLite file in WAL mode with persistent connections (or BENCH_DATABASE_URL, for example
+PostgreSQL), seeded by `manage.py sandbox_seed`. Callers
 are concurrent client threads, each on its own keep-alive connection, as Alice with her classic
 API token (Basic auth) on the acme site URL.
 
@@ -38,8 +39,11 @@ CLIENT_THREADS = 8
 WARMUP = 100  # requests of each kind before timing (connections, templates, query plans)
 BLOCK = 600  # requests per timed block
 ROUNDS = 2  # blocks of each kind: create, search, baseline, baseline, search, create
-# 2 cores: two processes (no shared GIL), threads to overlap each request's database waits.
-GUNICORN = ["--workers=2", "--worker-class=gthread", "--threads=4", "--keep-alive=30"]
+# 2 cores: two processes, one request at a time each (the handlers are CPU-bound; 4 threads per
+# worker measured 5-15% slower). BENCH_GUNICORN="--workers=… …" tries another arrangement.
+GUNICORN = (
+    os.environ.get("BENCH_GUNICORN") or "--workers=2 --worker-class=gthread --threads=1 --keep-alive=30"
+).split()
 
 SITE = "/sandbox/jira/site/acme"
 CREATE = f"{SITE}/rest/api/3/issue"
@@ -77,7 +81,9 @@ def server() -> Iterator[dict[str, Any]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.benchmarks.bench_settings",
-        "BENCH_DATABASE_URL": external_db or f"sqlite:///{tmp / 'bench.sqlite3'}",
+        # Persistent connections, as a gunicorn deployment on SQLite would set them (settings.py
+        # leaves SQLite at CONN_MAX_AGE=0 for runserver, whose thread per request would leak them).
+        "BENCH_DATABASE_URL": external_db or f"sqlite:///{tmp / 'bench.sqlite3'}?conn_max_age=60",
         "BENCH_TMP_DIR": str(tmp),
         "JIRA_SANDBOX": "true",
         "PYTHONDONTWRITEBYTECODE": "1",
