@@ -35,6 +35,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .jwt_qsh import qsh
 from .models import Account, ConnectInstall, SigningKey, Site, SiteAccess, Webhook
+from .services import allocate
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def _app_account(site: Site, descriptor: dict[str, Any]) -> Account:
 
 def _sync_webhooks(install: ConnectInstall, modules: list[dict[str, Any]]) -> None:
     """The descriptor's webhooks: matching rows come back on, new ones get ids, others stay off."""
-    site = Site.objects.select_for_update().get(pk=install.site_id)
+    site = install.site
     existing = {(h.url, tuple(h.events), h.jql_filter): h for h in install.webhooks.all()}
     install.webhooks.update(enabled=False)
     for module in modules:
@@ -275,7 +276,7 @@ def _sync_webhooks(install: ConnectInstall, modules: list[dict[str, Any]]) -> No
             continue
         Webhook.objects.create(
             site=site,
-            webhook_id=site.next_webhook_id,
+            webhook_id=allocate(site, "next_webhook_id"),
             kind=Webhook.Kind.CONNECT,
             connect_install=install,
             registered_by=install.account,
@@ -285,8 +286,6 @@ def _sync_webhooks(install: ConnectInstall, modules: list[dict[str, Any]]) -> No
             jql_filter=jql,
             exclude_body=bool(module.get("excludeBody")),
         )
-        site.next_webhook_id += 1
-    site.save(update_fields=["next_webhook_id"])
 
 
 def connect_install(*, site: Site, descriptor_url: str, site_url: str | None = None) -> ConnectInstall:

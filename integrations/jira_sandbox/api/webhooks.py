@@ -19,9 +19,10 @@ from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
 
-from ..models import Delivery, Site, Webhook
+from ..models import Delivery, Webhook
 from ..pipeline import WEBHOOK, Ctx, Route, endpoint
 from ..responses import ApiError, bad_request, error_collection, forbidden, jira_json
+from ..services import allocate
 
 DYNAMIC_TTL = timedelta(days=30)
 # SPEC's enum for POST /webhook (sprint_* and jira:version_* are unverified, API-NOTES §2.1).
@@ -142,7 +143,6 @@ def _register(ctx: Ctx) -> dict[str, Any]:
     now = timezone.now()
     in_use = set(_apps_hooks(ctx, owner).filter(expires_at__gt=now).values_list("url", flat=True))
     conflict = next(iter(sorted(in_use)), None) if in_use and url not in in_use else None
-    site = Site.objects.select_for_update().get(pk=ctx.site.pk)
     results: list[dict[str, Any]] = []
     for entry in entries:
         errors = _entry_errors(entry, conflict)
@@ -150,8 +150,8 @@ def _register(ctx: Ctx) -> dict[str, Any]:
             results.append({"errors": errors})
             continue
         hook = Webhook.objects.create(
-            site=site,
-            webhook_id=site.next_webhook_id,
+            site=ctx.site,
+            webhook_id=allocate(ctx.site, "next_webhook_id"),
             registered_by=ctx.account,
             url=url,
             events=list(dict.fromkeys(entry["events"])),
@@ -160,9 +160,7 @@ def _register(ctx: Ctx) -> dict[str, Any]:
             expires_at=now + DYNAMIC_TTL,
             **owner,
         )
-        site.next_webhook_id += 1
         results.append({"createdWebhookId": hook.webhook_id})
-    site.save(update_fields=["next_webhook_id"])
     return {"webhookRegistrationResult": results}
 
 
@@ -339,12 +337,10 @@ def _admin_list(ctx: Ctx) -> list[dict[str, Any]]:
 
 def _admin_create(ctx: Ctx) -> HttpResponse:
     body = ctx.body_object()
-    site = Site.objects.select_for_update().get(pk=ctx.site.pk)
-    hook = Webhook(site=site, kind=Webhook.Kind.ADMIN, webhook_id=site.next_webhook_id)
-    _apply_admin_body(ctx, hook, body, creating=True)
+    hook = Webhook(site=ctx.site, kind=Webhook.Kind.ADMIN)
+    _apply_admin_body(ctx, hook, body, creating=True)  # validates before an id is taken
+    hook.webhook_id = allocate(ctx.site, "next_webhook_id")
     hook.save()
-    site.next_webhook_id += 1
-    site.save(update_fields=["next_webhook_id"])
     return jira_json(_admin_json(ctx, hook), status=201)
 
 
