@@ -53,6 +53,12 @@ env = environ.Env(
     ATLASSIAN_OAUTH_CLIENT_ID=(str, ""),
     ATLASSIAN_OAUTH_CLIENT_SECRET=(str, ""),
     JIRA_OPENAPI_SPEC=(str, "../shared/jira/jira-platform-openapi-v3.json"),
+    JIRA_CONNECT_TIMEOUT_S=(float, 5.0),
+    JIRA_READ_TIMEOUT_S=(float, 30.0),
+    JIRA_SITE_SUFFIXES=(list, [".atlassian.net", ".jira.com"]),
+    CREDENTIALS_ENCRYPTION_KEYS=(list, []),
+    JIRA_CONNECT_APP_KEY=(str, "com.bugbridge.jira"),
+    JIRA_CONNECT_INSTALL_KEYS_URL=(str, ""),
 )
 
 DEBUG: bool = env("DEBUG")
@@ -103,6 +109,26 @@ ATLASSIAN_OAUTH_CLIENT_SECRET: str = env("ATLASSIAN_OAUTH_CLIENT_SECRET") or (
 )
 # A relative path is relative to the project folder (the default sits beside the checkout).
 JIRA_OPENAPI_SPEC: str = str((BASE_DIR / env("JIRA_OPENAPI_SPEC")).resolve())
+# Every call to Jira: seconds to connect, seconds to wait for the answer.
+JIRA_CONNECT_TIMEOUT_S: float = env("JIRA_CONNECT_TIMEOUT_S")
+JIRA_READ_TIMEOUT_S: float = env("JIRA_READ_TIMEOUT_S")
+# Fernet keys for credentials at rest: the first encrypts, every one decrypts (rotation: put the
+# new key first, run `manage.py rotate_credentials_key`, then drop the old one). Empty: one key
+# derived from SECRET_KEY, so changing SECRET_KEY would make stored credentials unreadable.
+CREDENTIALS_ENCRYPTION_KEYS: list[str] = [k.strip() for k in env("CREDENTIALS_ENCRYPTION_KEYS") if k.strip()]
+# The legacy Connect add-on: its key (the JWT issuer of our calls), and where the public keys that
+# sign `installed`/`uninstalled` are published (Atlassian's CDN; the sandbox's while it is on).
+JIRA_CONNECT_APP_KEY: str = env("JIRA_CONNECT_APP_KEY")
+JIRA_CONNECT_INSTALL_KEYS_URL: str = (
+    env("JIRA_CONNECT_INSTALL_KEYS_URL")
+    or (
+        f"{SITE_URL}{JIRA_SANDBOX_PREFIX}/connect/keys"
+        if JIRA_SANDBOX
+        else "https://connect-install-keys.atlassian.com"
+    )
+).rstrip("/")
+# Host suffixes a Jira site URL may have (the sandbox is allowed too while it is on).
+JIRA_SITE_SUFFIXES: list[str] = [s.strip().lower() for s in env("JIRA_SITE_SUFFIXES") if s.strip()]
 
 # ---------------------------------------------------------------------------------------------
 # Databases: SQLite gets WAL (readers never block the writer) and IMMEDIATE transactions, so
