@@ -1,2 +1,15 @@
-# The Jira Cloud pages (wizard, webhooks) are added by the integration issues.
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+jira = "apps/<int:app_id>/settings/integrations/jira/"
+
+urlpatterns = [
+    path(jira, views.jira_settings, name="jira_settings"),
+    path(jira + "oauth/start/", views.jira_oauth_start, name="jira_oauth_start"),
+    path(jira + "draft/site/", views.jira_draft_site, name="jira_draft_site"),
+    path(jira + "draft/save/", views.jira_draft_save, name="jira_draft_save"),
+    path(jira + "draft/discard/", views.jira_draft_discard, name="jira_draft_discard"),
+    # Registered with Atlassian (and the sandbox's demo app) as the app's callback URL.
+    path("integrations/jira/oauth/callback", views.jira_oauth_callback, name="jira_oauth_callback"),
+]

@@ -1,0 +1,103 @@
+"""The Jira Cloud connection of an app, and the Connect installations that can back one.
+
+Secrets live in one encrypted JSON column per row (`credentials`), read and written only through
+`secrets()` / `set_secrets()`, so no form, page, log or admin field ever holds them in clear
+(the admin masks the column). What is not secret stays in plain columns the pages can show: the
+identity, the site, when the secret expires, the health fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from bugs.models import App
+
+from .encryption import EncryptedTextField
+
+
+class AuthType(models.TextChoices):
+    """Jira Cloud's five ways in, in the order the wizard offers them."""
+
+    OAUTH2 = "oauth2", "OAuth 2.0 (Recommended)"
+    OAUTH_SERVICE_ACCOUNT = "oauth_service_account", "OAuth service accounts"
+    SCOPED_TOKEN = "scoped_token", "Service accounts with scoped API Tokens"
+    BASIC = "basic", "Basic Authentication"
+    CONNECT = "connect", "Bugbridge Add-on (Legacy)"
+
+
+class ConnectInstallation(models.Model):
+    """One Jira site's install of our Connect add-on (one per clientKey; a reinstall updates it)."""
+
+    client_key = models.CharField(max_length=255, unique=True)
+    shared_secret = EncryptedTextField()
+    base_url = models.CharField(max_length=255)
+    display_url = models.CharField(max_length=255, blank=True)
+    installed_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-installed_at"]
+
+    def __str__(self) -> str:
+        return self.base_url
+
+
+class JiraConnection(models.Model):
+    """How one app reaches Jira Cloud. Unsaved instances are the wizard's drafts."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Connected"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
+
+    app = models.OneToOneField(App, on_delete=models.CASCADE, related_name="jira_connection")
+    auth_type = models.CharField(max_length=32, choices=AuthType.choices)
+    site_url = models.CharField(max_length=255)
+    cloud_id = models.CharField(max_length=64, blank=True)
+    # JSON of the auth type's secrets (tokens, client secret, API token): see secrets().
+    credentials = EncryptedTextField(blank=True, default="")
+    # When an admin last entered them (forms show "set on <date>" instead of the secret).
+    credentials_set_at = models.DateTimeField(null=True, blank=True)
+    # When the current access token stops working (OAuth); not a secret, it saves a decrypt.
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the long-lived secret dies: the API token's expiry (Basic, scoped), the refresh
+    # token's 365-day limit (OAuth 2.0). Drives the rotation reminders.
+    secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # SQLite's stand-in for a row lock while one process refreshes the OAuth tokens.
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
+    connect_installation = models.ForeignKey(
+        ConnectInstallation, on_delete=models.SET_NULL, null=True, blank=True, related_name="connections"
+    )
+    account_id = models.CharField(max_length=128, blank=True)
+    identity_name = models.CharField(max_length=255, blank=True)
+    identity_email = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["app__name"]
+
+    def __str__(self) -> str:
+        return f"{self.app} → {self.site_url}"
+
+    def secrets(self) -> dict[str, Any]:
+        """The decrypted secrets (an empty dict when none are stored)."""
+        if not self.credentials:
+            return {}
+        value = json.loads(self.credentials)
+        return value if isinstance(value, dict) else {}
+
+    def set_secrets(self, values: dict[str, Any], *, entered: bool = False) -> None:
+        """Replace the secrets (the row still has to be saved). `entered`: an admin typed them in
+        (forms show "set on <date>"), as opposed to tokens the integration renewed itself."""
+        self.credentials = json.dumps(values, separators=(",", ":"), sort_keys=True)
+        if entered:
+            self.credentials_set_at = timezone.now()

@@ -1,0 +1,175 @@
+"""Writes and Jira calls of the integration (DESIGN.md "Conventions": views are glue).
+
+Connecting is two steps. First the credentials become a draft connection: checked live against
+Jira (who they act as, which site), kept in the session, nothing saved. Then
+`jira_connection_save` stores the draft as the app's connection in one transaction. Every Jira
+failure comes out as a typed error from `jira/errors.py`, with words the wizard can show.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from bugs.models import App
+
+from .jira import oauth
+from .jira.auth import client_for
+from .jira.auth.base import BearerAuth
+from .jira.auth.oauth2 import store_grant
+from .jira.client import JiraClient
+from .jira.errors import JiraAuthError, JiraError
+from .jira.site_url import normalize_site_url
+from .models import AuthType, JiraConnection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A Jira site an OAuth token reaches (accessible-resources)."""
+
+    cloud_id: str
+    name: str
+    url: str
+    scopes: tuple[str, ...]
+
+
+def oauth_callback_url() -> str:
+    return f"{settings.SITE_URL}/integrations/jira/oauth/callback"
+
+
+def jira_oauth_exchange(*, app: App, code: str) -> tuple[JiraConnection, list[Resource]]:
+    """Trade the consent's code for tokens (server side: the client secret never leaves us) and
+    list the sites they reach. The draft has no site yet unless exactly one came back."""
+    granted = oauth.exchange_code(
+        code=code,
+        redirect_uri=oauth_callback_url(),
+        client_id=settings.ATLASSIAN_OAUTH_CLIENT_ID,
+        client_secret=settings.ATLASSIAN_OAUTH_CLIENT_SECRET,
+    )
+    draft = JiraConnection(app=app, auth_type=AuthType.OAUTH2)
+    store_grant(draft, granted, consented=True)
+    resources = _resources(BearerAuth(granted.access_token))
+    if len(resources) == 1:
+        jira_draft_pick_site(draft=draft, resource=resources[0])
+    logger.info("jira.oauth.connected", extra={"app": app.pk, "sites": len(resources)})
+    return draft, resources
+
+
+def jira_draft_pick_site(*, draft: JiraConnection, resource: Resource) -> None:
+    """Point a gateway draft at one site and learn who it acts as there."""
+    draft.site_url = resource.url.rstrip("/")
+    draft.cloud_id = resource.cloud_id
+    jira_connection_identify(connection=draft)
+
+
+def _resources(auth: Any) -> list[Resource]:
+    listed = JiraClient(settings.ATLASSIAN_API_URL, auth).accessible_resources()
+    found = []
+    for item in listed:
+        if not isinstance(item, dict) or not item.get("id") or not item.get("url"):
+            continue
+        found.append(
+            Resource(
+                cloud_id=str(item["id"]),
+                name=str(item.get("name") or item["url"]),
+                url=str(item["url"]),
+                scopes=tuple(str(s) for s in item.get("scopes") or ()),
+            )
+        )
+    return found
+
+
+def jira_connection_identify(*, connection: JiraConnection) -> None:
+    """Ask Jira who these credentials act as (`/myself` needs a signed-in caller, so a token Jira
+    would silently treat as anonymous fails here), and record it on the connection (not saved)."""
+    me = client_for(connection).myself()
+    connection.account_id = str(me.get("accountId") or "")
+    connection.identity_name = str(me.get("displayName") or "")[:255]
+    if me.get("emailAddress"):
+        connection.identity_email = str(me["emailAddress"])[:255]
+    connection.last_success_at = timezone.now()
+
+
+def jira_draft_from_credentials(
+    *,
+    app: App,
+    auth_type: str,
+    site_url: str,
+    email: str = "",
+    api_token: str = "",
+    client_id: str = "",
+    client_secret: str = "",
+    token_expires_at: Any = None,
+) -> JiraConnection:
+    """A checked draft for the types an admin types credentials into (Basic, scoped API token,
+    OAuth service account). Raises SiteUrlError or a JiraError the form can show."""
+    site = normalize_site_url(site_url)
+    draft = JiraConnection(app=app, auth_type=auth_type, site_url=site, identity_email=email.strip())
+    if auth_type in (AuthType.BASIC, AuthType.SCOPED_TOKEN):
+        draft.set_secrets({"api_token": api_token.strip()}, entered=True)
+        draft.secret_expires_at = token_expires_at
+    elif auth_type == AuthType.OAUTH_SERVICE_ACCOUNT:
+        draft.set_secrets(
+            {"client_id": client_id.strip(), "client_secret": client_secret.strip()}, entered=True
+        )
+    else:
+        raise ValueError(f"{auth_type} is not entered by hand")
+    if auth_type == AuthType.SCOPED_TOKEN:
+        from .jira.auth.scoped_token import tenant_cloud_id
+
+        draft.cloud_id = tenant_cloud_id(site)
+    elif auth_type == AuthType.OAUTH_SERVICE_ACCOUNT:
+        from .jira.auth.oauth_service_account import access_token
+
+        token = access_token(draft)
+        matching = [r for r in _resources(BearerAuth(token)) if r.url.rstrip("/") == site]
+        if not matching:
+            raise JiraAuthError(
+                status=None,
+                user_message=f"This service account has no access to {site}. Give it a role on that site.",
+                reason="invalid_credentials",
+            )
+        draft.cloud_id = matching[0].cloud_id
+    jira_connection_identify(connection=draft)
+    return draft
+
+
+@transaction.atomic
+def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
+    """Store the draft as the app's connection (replacing the one it had)."""
+    connection = JiraConnection.objects.select_for_update().filter(app=app).first() or JiraConnection(app=app)
+    for name in (
+        "auth_type",
+        "site_url",
+        "cloud_id",
+        "credentials",
+        "credentials_set_at",
+        "access_expires_at",
+        "secret_expires_at",
+        "connect_installation",
+        "account_id",
+        "identity_name",
+        "identity_email",
+        "last_success_at",
+    ):
+        setattr(connection, name, getattr(draft, name))
+    connection.status = JiraConnection.Status.ACTIVE
+    connection.last_error = ""
+    connection.last_error_at = None
+    connection.refresh_lease_until = None
+    connection.updated_at = timezone.now()
+    connection.save()
+    logger.info("jira.connection.saved", extra={"app": app.pk, "auth_type": connection.auth_type})
+    return connection
+
+
+def jira_error_words(error: JiraError) -> str:
+    """What to show for a Jira failure: the error's own plain words."""
+    return error.user_message
