@@ -299,25 +299,27 @@ def connect_install(*, site: Site, descriptor_url: str, site_url: str | None = N
     _check_descriptor(descriptor)
     modules = _webhook_modules(descriptor)
     site_url = site_url or _site_url(site)
+    signing_key()  # committed before the app fetches its public key to check the install
+    install = (
+        ConnectInstall.objects.filter(site=site, app_key=descriptor["key"])
+        .order_by("-installed_at", "-pk")
+        .first()
+    ) or ConnectInstall(site=site, app_key=descriptor["key"], client_key=str(uuid.uuid4()))
+    install.descriptor_url = descriptor_url
+    install.descriptor = descriptor
+    install.base_url = descriptor["baseUrl"]
+    install.shared_secret = secrets.token_urlsafe(SHARED_SECRET_BYTES)
+    install.installed_at = timezone.now()
+    install.uninstalled_at = None
+    # Jira tells the app before it keeps anything, and outside a transaction: the app answers
+    # while we wait, and it may fetch the signing key or write to a database this sandbox shares
+    # with it (SQLite's write lock would otherwise make it wait on us until the call timed out).
+    problem = _post_lifecycle(install, site_url, "installed")
+    if problem:
+        raise ConnectError(f"{problem} The app was not installed.")
     with transaction.atomic():
-        install = (
-            ConnectInstall.objects.select_for_update()
-            .filter(site=site, app_key=descriptor["key"])
-            .order_by("-installed_at", "-pk")
-            .first()
-        ) or ConnectInstall(site=site, app_key=descriptor["key"], client_key=str(uuid.uuid4()))
-        install.descriptor_url = descriptor_url
-        install.descriptor = descriptor
-        install.base_url = descriptor["baseUrl"]
-        install.shared_secret = secrets.token_urlsafe(SHARED_SECRET_BYTES)
         install.account = _app_account(site, descriptor)
-        install.installed_at = timezone.now()
-        install.uninstalled_at = None
         install.save()
-        problem = _post_lifecycle(install, site_url, "installed")
-        if problem:
-            raise ConnectError(f"{problem} The app was not installed.")
-        # After the app's answer, so the site row (webhook id counter) is locked only briefly.
         _sync_webhooks(install, modules)
     logger.info("jira_sandbox.connect.installed", extra={"site": site.name, "app_key": install.app_key})
     return install
