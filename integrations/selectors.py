@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from accounts.models import User
+from accounts.models import MANAGER_ROLES, User
 from bugs import selectors as bug_selectors
 from bugs.models import App
 
-from .models import JiraConnection
+from .models import ConnectInstallation, JiraConnection
 
 
 def app_for_jira_admin(*, user: User, app_id: int) -> App:
@@ -22,3 +22,22 @@ def app_for_jira_admin(*, user: User, app_id: int) -> App:
 
 def connection_for_app(*, app: App) -> JiraConnection | None:
     return JiraConnection.objects.filter(app=app).select_related("connect_installation").first()
+
+
+def apps_for_jira_admin(*, user: User) -> list[App]:
+    """The apps whose Jira connection the user may change (owner or admin of the organization)."""
+    return list(
+        App.objects.filter(
+            organization__memberships__user=user, organization__memberships__role__in=MANAGER_ROLES
+        )
+        .select_related("organization")
+        .order_by("organization__name", "name")
+    )
+
+
+def connect_installation(*, pk: int) -> ConnectInstallation:
+    """A live installation (the signed link named it); a 404 once it is uninstalled."""
+    found = ConnectInstallation.objects.filter(pk=pk, uninstalled_at=None).first()
+    if found is None:
+        raise Http404("No such installation.")
+    return found

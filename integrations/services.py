@@ -12,20 +12,21 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from bugs.models import App
 
-from .jira import oauth
+from .jira import connect, oauth
 from .jira.auth import client_for
 from .jira.auth.base import BearerAuth
 from .jira.auth.oauth2 import store_grant
 from .jira.client import JiraClient
 from .jira.errors import JiraAuthError, JiraError
 from .jira.site_url import normalize_site_url
-from .models import AuthType, JiraConnection
+from .models import AuthType, ConnectInstallation, JiraConnection
 
 logger = logging.getLogger(__name__)
 
@@ -173,3 +174,127 @@ def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
 def jira_error_words(error: JiraError) -> str:
     """What to show for a Jira failure: the error's own plain words."""
     return error.user_message
+
+
+# ---------------------------------------------------------------------------------------------
+# The legacy Connect add-on (API-NOTES §1e)
+# ---------------------------------------------------------------------------------------------
+
+CONNECT_BASE_PATH = "/integrations/jira/connect"
+CONNECT_EVENTS = [
+    "jira:issue_created",
+    "jira:issue_updated",
+    "jira:issue_deleted",
+    "comment_created",
+    "comment_updated",
+    "comment_deleted",
+]
+
+
+def connect_descriptor() -> dict[str, Any]:
+    """Our atlassian-connect.json; every path is relative to SITE_URL (its `baseUrl`)."""
+    return connect.descriptor(
+        key=settings.JIRA_CONNECT_APP_KEY,
+        name="Bugbridge",
+        base_url=settings.SITE_URL,
+        description="Send bug reports from your mobile apps to Jira and keep both sides in sync.",
+        vendor={"name": "Bugbridge", "url": settings.SITE_URL},
+        lifecycle_paths={
+            "installed": f"{CONNECT_BASE_PATH}/installed",
+            "uninstalled": f"{CONNECT_BASE_PATH}/uninstalled",
+        },
+        webhook_path=f"{CONNECT_BASE_PATH}/webhook",
+        events=CONNECT_EVENTS,
+        configure_path=f"{CONNECT_BASE_PATH}/configure",
+        scopes=["READ", "WRITE", "DELETE"],
+    )
+
+
+def _install_public_key(kid: str) -> str:
+    """The PEM Atlassian (or the sandbox) publishes for a signed install's `kid`."""
+    timeout = (settings.JIRA_CONNECT_TIMEOUT_S, settings.JIRA_READ_TIMEOUT_S)
+    response = requests.get(
+        f"{settings.JIRA_CONNECT_INSTALL_KEYS_URL}/{kid}", timeout=timeout, allow_redirects=False
+    )
+    response.raise_for_status()
+    return response.text
+
+
+def connect_lifecycle(
+    *, event: str, authorization: str | None, path: str, query: Any, body: bytes
+) -> ConnectInstallation:
+    """Verify and apply an `installed`/`uninstalled` call. Raises connect.ConnectJwtError (401) or
+    connect.InstallPayloadError (400); a reinstall keeps the row and takes the new shared secret."""
+    payload = connect.parse_install_payload(body)
+    if payload.event_type != event:
+        raise connect.InstallPayloadError("eventType", f"expected {event}")
+    connect.verify_install_jwt(
+        connect.extract_jwt(authorization),
+        audience=settings.SITE_URL,
+        client_key=payload.client_key,
+        fetch_public_key=_install_public_key,
+        method="POST",
+        path=connect.relative_path(path, settings.SITE_URL),
+        query=query,
+    )
+    with transaction.atomic():
+        installation = (
+            ConnectInstallation.objects.select_for_update().filter(client_key=payload.client_key).first()
+        )
+        if event == "installed":
+            installation = installation or ConnectInstallation(client_key=payload.client_key)
+            installation.shared_secret = payload.shared_secret or ""
+            installation.base_url = payload.base_url.rstrip("/")
+            installation.display_url = (payload.display_url or payload.base_url).rstrip("/")
+            installation.uninstalled_at = None
+            installation.updated_at = timezone.now()
+            installation.save()
+        elif installation is not None:
+            installation.uninstalled_at = timezone.now()
+            installation.save(update_fields=["uninstalled_at"])
+            installation.connections.update(
+                status=JiraConnection.Status.NEEDS_REAUTH,
+                last_error="The Bugbridge add-on was uninstalled from Jira. Reinstall it or use OAuth 2.0.",
+                last_error_at=timezone.now(),
+            )
+        else:
+            raise connect.InstallPayloadError("clientKey", "unknown installation")
+    logger.info("jira.connect.lifecycle", extra={"event": event, "installation": installation.pk})
+    return installation
+
+
+def connect_verify_request(
+    *, authorization: str | None, query_jwt: str | None, method: str, path: str, query: Any, page: bool
+) -> ConnectInstallation:
+    """The installation an inbound HS256 call (a webhook, or the configure page when `page`) comes
+    from, after checking its signature, times and qsh. Raises connect.ConnectJwtError."""
+    found: dict[str, ConnectInstallation] = {}
+
+    def secret_for(client_key: str) -> str | None:
+        installation = ConnectInstallation.objects.filter(client_key=client_key, uninstalled_at=None).first()
+        if installation is None:
+            return None
+        found["installation"] = installation
+        return installation.shared_secret
+
+    connect.verify_context_jwt(
+        connect.extract_jwt(authorization, query_jwt),
+        shared_secret_for=secret_for,
+        method=method,
+        path=connect.relative_path(path, settings.SITE_URL),
+        query=query,
+        allow_context_qsh=page,
+    )
+    return found["installation"]
+
+
+def connect_draft(*, app: App, installation: ConnectInstallation) -> JiraConnection:
+    """A checked draft that calls Jira through this installation (as the add-on's app user)."""
+    draft = JiraConnection(
+        app=app,
+        auth_type=AuthType.CONNECT,
+        site_url=installation.base_url,
+        connect_installation=installation,
+    )
+    jira_connection_identify(connection=draft)
+    return draft

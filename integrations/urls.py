@@ -3,6 +3,7 @@ from django.urls import path
 from . import views
 
 jira = "apps/<int:app_id>/settings/integrations/jira/"
+connect = "integrations/jira/connect"
 
 urlpatterns = [
     path(jira, views.jira_settings, name="jira_settings"),
@@ -12,4 +13,11 @@ urlpatterns = [
     path(jira + "draft/discard/", views.jira_draft_discard, name="jira_draft_discard"),
     # Registered with Atlassian (and the sandbox's demo app) as the app's callback URL.
     path("integrations/jira/oauth/callback", views.jira_oauth_callback, name="jira_oauth_callback"),
+    # The legacy Connect add-on (its descriptor's paths, relative to SITE_URL).
+    path(f"{connect}/atlassian-connect.json", views.connect_descriptor, name="connect_descriptor"),
+    path(f"{connect}/installed", views.connect_installed, name="connect_installed"),
+    path(f"{connect}/uninstalled", views.connect_uninstalled, name="connect_uninstalled"),
+    path(f"{connect}/configure", views.connect_configure, name="connect_configure"),
+    path(f"{connect}/webhook", views.connect_webhook, name="connect_webhook"),
+    path(f"{connect}/link/<str:token>/", views.connect_link, name="connect_link"),
 ]

@@ -6,16 +6,24 @@ be saved, and the OAuth sign-in with every way it can go wrong explained in plac
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.auth.decorators import login_not_required
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .jira import oauth, wizard
+from .jira import connect, oauth, wizard
 from .jira.errors import JiraError
+
+logger = logging.getLogger(__name__)
 
 ADMIN_APPROVAL_HELP = (
     "If Atlassian said “Your site admin must authorize this app”, a site admin has to allow "
@@ -131,3 +139,120 @@ def jira_draft_discard(request: HttpRequest, app_id: int) -> HttpResponse:
     app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
     wizard.draft_discard(request.session, app.pk)
     return redirect("jira_settings", app_id=app.pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# The legacy Connect add-on: descriptor, lifecycle, configure page, linking, webhooks
+# ---------------------------------------------------------------------------------------------
+
+LINK_SALT = "integrations.connect.link"
+LINK_MAX_AGE_S = 30 * 60
+
+
+@login_not_required
+@require_GET
+def connect_descriptor(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(services.connect_descriptor())
+
+
+def _lifecycle(request: HttpRequest, event: str) -> HttpResponse:
+    try:
+        services.connect_lifecycle(
+            event=event,
+            authorization=request.headers.get("Authorization"),
+            path=request.path,
+            query=request.GET,
+            body=request.body,
+        )
+    except connect.ConnectJwtError as exc:
+        logger.warning("jira.connect.lifecycle_refused", extra={"event": event, "reason": exc.reason})
+        return HttpResponse("The request is not signed by Atlassian.", status=401, content_type="text/plain")
+    except connect.InstallPayloadError as exc:
+        return HttpResponse(f"Bad {exc.field}.", status=400, content_type="text/plain")
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def connect_installed(request: HttpRequest) -> HttpResponse:
+    return _lifecycle(request, "installed")
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def connect_uninstalled(request: HttpRequest) -> HttpResponse:
+    return _lifecycle(request, "uninstalled")
+
+
+@xframe_options_exempt
+@login_not_required
+@require_GET
+def connect_configure(request: HttpRequest) -> HttpResponse:
+    """Opened by Jira in an iframe with a context JWT. Our session cookie does not reach an iframe
+    on another site, so the page hands over a short-lived signed link to open in a new tab."""
+    try:
+        installation = services.connect_verify_request(
+            authorization=request.headers.get("Authorization"),
+            query_jwt=request.GET.get("jwt"),
+            method="GET",
+            path=request.path,
+            query=request.GET,
+            page=True,
+        )
+    except connect.ConnectJwtError:
+        return render(request, "integrations/connect_configure.html", {"refused": True}, status=401)
+    token = signing.dumps({"installation": installation.pk}, salt=LINK_SALT)
+    link = request.build_absolute_uri(reverse("connect_link", kwargs={"token": token}))
+    return render(
+        request, "integrations/connect_configure.html", {"installation": installation, "link": link}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def connect_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Signed in to Bugbridge: pick which app this Jira site's add-on serves."""
+    try:
+        installation_pk = signing.loads(token, salt=LINK_SALT, max_age=LINK_MAX_AGE_S)["installation"]
+    except (signing.BadSignature, KeyError, TypeError):
+        return render(request, "integrations/connect_link.html", {"expired": True}, status=400)
+    installation = selectors.connect_installation(pk=installation_pk)
+    apps = selectors.apps_for_jira_admin(user=request.user)
+    if request.method == "POST":
+        app = next((a for a in apps if str(a.pk) == request.POST.get("app")), None)
+        if app is None:
+            messages.error(request, "Pick one of your apps.")
+        else:
+            try:
+                draft = services.connect_draft(app=app, installation=installation)
+            except JiraError as exc:
+                messages.error(request, services.jira_error_words(exc))
+            else:
+                wizard.draft_save(request.session, app.pk, draft)
+                return redirect("jira_settings", app_id=app.pk)
+    context = {"installation": installation, "apps": apps, "token": token}
+    return render(request, "integrations/connect_link.html", context)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def connect_webhook(request: HttpRequest) -> HttpResponse:
+    """Jira's webhooks for the add-on, signed with the installation's shared secret. Only the
+    signature is checked here; applying the changes arrives with two-way sync."""
+    try:
+        installation = services.connect_verify_request(
+            authorization=request.headers.get("Authorization"),
+            query_jwt=None,
+            method="POST",
+            path=request.path,
+            query=request.GET,
+            page=False,
+        )
+    except connect.ConnectJwtError:
+        return HttpResponse(
+            "The request is not signed by this installation.", status=401, content_type="text/plain"
+        )
+    logger.info("jira.connect.webhook", extra={"installation": installation.pk})
+    return HttpResponse(status=204)

@@ -38,6 +38,7 @@ DRAFT_FIELDS = (
     "secret_expires_at",
     "access_expires_at",
     "credentials_set_at",
+    "connect_installation_id",
 )
 DATETIMES = {"secret_expires_at", "access_expires_at", "credentials_set_at"}
 
@@ -83,6 +84,8 @@ def draft_load(
         value = stored.get(name)
         if name in DATETIMES:
             setattr(connection, name, parse_datetime(value) if value else None)
+        elif name == "connect_installation_id":
+            setattr(connection, name, value or None)
         else:
             setattr(connection, name, value or "")
     connection.credentials = decrypt(stored["credentials"]) if stored.get("credentials") else ""
