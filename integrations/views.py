@@ -12,19 +12,34 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bugs.models import App
+
 from . import selectors, services
+from .forms import CREDENTIAL_FORMS, CredentialsForm, TokenForm
 from .jira import connect, oauth, wizard
-from .jira.errors import JiraError
+from .jira.errors import JiraAuthError, JiraError
+from .jira.site_url import SiteUrlError
+from .models import JiraConnection
 
 logger = logging.getLogger(__name__)
 
+# What an auth failure means for credentials just typed in (the errors' own words speak of saved ones).
+TYPED_IN_AUTH_ERRORS = {
+    "invalid_credentials": "Jira did not accept these credentials. Check them (and the site) and try again.",
+    "anonymous": "Jira did not accept these credentials. Check them (and the site) and try again.",
+    "expired": "This token has expired. Create a new one in Atlassian and enter it here.",
+    "missing_scope": (
+        "These credentials lack a scope Bugbridge needs: read:jira-work, write:jira-work, "
+        "read:jira-user and manage:jira-webhook."
+    ),
+}
 ADMIN_APPROVAL_HELP = (
     "If Atlassian said “Your site admin must authorize this app”, a site admin has to allow "
     "Bugbridge first: admin.atlassian.com → Apps → Connected apps → Bugbridge → Authorize "
@@ -35,8 +50,27 @@ ADMIN_APPROVAL_HELP = (
 @require_GET
 def jira_settings(request: HttpRequest, app_id: int) -> HttpResponse:
     app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    return _page(request, app)
+
+
+def _stored(request: HttpRequest, app: App) -> JiraConnection | None:
+    """Whose secrets an empty secret field keeps: the draft, else the saved connection."""
+    loaded = wizard.draft_load(request.session, app.pk, app)
+    if loaded is not None and loaded[0].auth_type:
+        return loaded[0]
+    return selectors.connection_for_app(app=app)
+
+
+def _page(
+    request: HttpRequest, app: App, bound: CredentialsForm | None = None, *, status: int = 200
+) -> HttpResponse:
     loaded = wizard.draft_load(request.session, app.pk, app)
     draft, extra = (loaded[0], loaded[2]) if loaded and loaded[0].auth_type else (None, {})
+    stored = _stored(request, app)
+    credential_forms = [
+        bound if bound is not None and bound.auth_type == auth_type else form_class(stored=stored)
+        for auth_type, form_class in CREDENTIAL_FORMS.items()
+    ]
     context = {
         "app": app,
         "connection": selectors.connection_for_app(app=app),
@@ -44,8 +78,40 @@ def jira_settings(request: HttpRequest, app_id: int) -> HttpResponse:
         "resources": extra.get("resources") or [],
         "pending": wizard.pending_sign_in(request.session, app.pk),
         "admin_approval_help": ADMIN_APPROVAL_HELP,
+        "credential_forms": credential_forms,
+        "open_form": bound.auth_type if bound is not None else "",
     }
-    return render(request, "integrations/jira.html", context)
+    return render(request, "integrations/jira.html", context, status=status)
+
+
+@require_POST
+def jira_credentials(request: HttpRequest, app_id: int, auth_type: str) -> HttpResponse:
+    """Check typed-in credentials live; a draft on success, the form with Jira's words if not."""
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    form_class = CREDENTIAL_FORMS.get(auth_type)
+    if form_class is None:
+        raise Http404("No such authentication type.")
+    form = form_class(request.POST, stored=_stored(request, app))
+    if form.is_valid():
+        try:
+            draft = services.jira_draft_from_credentials(
+                app=app,
+                auth_type=auth_type,
+                site_url=form.cleaned_data["site_url"],
+                email=form.cleaned_data.get("email", ""),
+                token_expires_at=form.expires_at() if isinstance(form, TokenForm) else None,
+                **form.secrets(),
+            )
+        except SiteUrlError as exc:
+            form.add_error("site_url", str(exc))
+        except JiraAuthError as exc:
+            form.add_error(None, TYPED_IN_AUTH_ERRORS.get(exc.reason or "", services.jira_error_words(exc)))
+        except JiraError as exc:
+            form.add_error(None, services.jira_error_words(exc))
+        else:
+            wizard.draft_save(request.session, app.pk, draft)
+            return redirect("jira_settings", app_id=app.pk)
+    return _page(request, app, form, status=400)
 
 
 @require_POST

@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,7 +20,6 @@ import requests
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
-from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import Membership
 from bugs.models import App
@@ -32,25 +29,11 @@ from integrations.jira.auth import oauth2 as oauth2_auth
 from integrations.jira.errors import JiraAuthError
 from integrations.jira.wizard import STATES
 from integrations.jira_sandbox import models as sandbox
-from integrations.jira_sandbox.seed import credentials, sandbox_seed
 from integrations.models import AuthType, JiraConnection
 
 from ..conftest import login
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def jira(live_server: LiveServer, settings: Any) -> Iterator[dict[str, str]]:
-    """The sandbox seeded behind a live server, and the product's settings pointing at it."""
-    base = live_server.url
-    settings.SITE_URL = base
-    settings.ATLASSIAN_AUTH_URL = f"{base}/sandbox/jira/auth"
-    settings.ATLASSIAN_API_URL = f"{base}/sandbox/jira/api"
-    settings.JIRA_CONNECT_INSTALL_KEYS_URL = f"{base}/sandbox/jira/connect/keys"
-    settings.ALLOWED_HOSTS = ["*"]
-    sandbox_seed()
-    yield {**credentials(), "site_url": f"{base}/sandbox/jira/site/acme", "base": base}
 
 
 def _draft(app: App, jira: dict[str, str], auth_type: str, **kw: str) -> JiraConnection:
@@ -205,11 +188,6 @@ def _callback_path(redirect: requests.Response) -> str:
     location = urlsplit(redirect.headers["Location"])
     assert location.path == "/integrations/jira/oauth/callback"
     return f"{location.path}?{location.query}"
-
-
-@pytest.fixture
-def web(client: Client, owner: Membership) -> Client:
-    return login(client, owner.user)
 
 
 def _connect_with_oauth(web: Client, app: App, jira: dict[str, str]) -> JiraConnection:

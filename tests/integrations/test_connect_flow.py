@@ -21,14 +21,12 @@ from integrations.jira_sandbox import connect as sandbox_connect
 from integrations.jira_sandbox import models as sandbox
 from integrations.models import AuthType, ConnectInstallation, JiraConnection
 
-from .test_auth_flows import jira  # noqa: F401 - the live sandbox fixture
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DESCRIPTOR = "/integrations/jira/connect/atlassian-connect.json"
 
 
-def _install(jira: dict[str, str]) -> sandbox.ConnectInstall:  # noqa: F811
+def _install(jira: dict[str, str]) -> sandbox.ConnectInstall:
     """What an admin's "Install app" click on the sandbox site does."""
     return sandbox_connect.connect_install(
         site=sandbox.Site.objects.get(name="acme"),
@@ -43,7 +41,7 @@ def _context_jwt(installation: ConnectInstallation, secret: str) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def test_the_descriptor_describes_the_add_on(jira: dict[str, str]) -> None:  # noqa: F811
+def test_the_descriptor_describes_the_add_on(jira: dict[str, str]) -> None:
     descriptor = requests.get(f"{jira['base']}{DESCRIPTOR}", timeout=10).json()
     assert descriptor["key"] == "com.bugbridge.jira"
     assert descriptor["baseUrl"] == jira["base"]
@@ -56,7 +54,7 @@ def test_the_descriptor_describes_the_add_on(jira: dict[str, str]) -> None:  # n
 
 
 def test_install_link_call_reinstall_and_uninstall(
-    jira: dict[str, str],  # noqa: F811
+    jira: dict[str, str],
     client: Client,
     owner: Membership,
     app: App,
@@ -109,7 +107,7 @@ def test_install_link_call_reinstall_and_uninstall(
     assert stored.status == JiraConnection.Status.NEEDS_REAUTH and "uninstalled" in stored.last_error
 
 
-def test_an_install_not_signed_by_the_install_keys_is_refused(jira: dict[str, str]) -> None:  # noqa: F811
+def test_an_install_not_signed_by_the_install_keys_is_refused(jira: dict[str, str]) -> None:
     body = {
         "key": "com.bugbridge.jira",
         "clientKey": "forged-client",
@@ -135,7 +133,7 @@ def test_an_install_not_signed_by_the_install_keys_is_refused(jira: dict[str, st
     assert not ConnectInstallation.objects.exists()
 
 
-def test_webhooks_must_be_signed_by_the_installation(jira: dict[str, str]) -> None:  # noqa: F811
+def test_webhooks_must_be_signed_by_the_installation(jira: dict[str, str]) -> None:
     installed = _install(jira)
     url = f"{jira['base']}/integrations/jira/connect/webhook"
 

@@ -1,0 +1,33 @@
+"""Fixtures of the integration's tests: the sandbox Jira behind a live server, and a signed-in owner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from pytest_django.live_server_helper import LiveServer
+
+from accounts.models import Membership
+from integrations.jira_sandbox.seed import credentials, sandbox_seed
+
+from ..conftest import login
+
+
+@pytest.fixture
+def jira(live_server: LiveServer, settings: Any) -> Iterator[dict[str, str]]:
+    """The sandbox seeded behind a live server, and the product's settings pointing at it."""
+    base = live_server.url
+    settings.SITE_URL = base
+    settings.ATLASSIAN_AUTH_URL = f"{base}/sandbox/jira/auth"
+    settings.ATLASSIAN_API_URL = f"{base}/sandbox/jira/api"
+    settings.JIRA_CONNECT_INSTALL_KEYS_URL = f"{base}/sandbox/jira/connect/keys"
+    settings.ALLOWED_HOSTS = ["*"]
+    sandbox_seed()
+    yield {**credentials(), "site_url": f"{base}/sandbox/jira/site/acme", "base": base}
+
+
+@pytest.fixture
+def web(client: Client, owner: Membership) -> Client:
+    return login(client, owner.user)
