@@ -111,7 +111,7 @@ def client_credentials(*, client_id: str, client_secret: str) -> TokenSet:
                 {**body, "audience": AUDIENCE},
                 retry_on_timeout=True,
             )
-        except JiraAuthError:
+        except JiraError:  # the older form does not help: report what the documented one said
             raise first from None
 
 
