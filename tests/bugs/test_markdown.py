@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from html.parser import HTMLParser
 
 import pytest
 from django.template import Context, Template
@@ -12,6 +11,7 @@ from django.utils.safestring import SafeString
 
 from bugs.markdown import LINK_REL
 from bugs.markdown import render_markdown_lite as md
+from tests.strict_html import StrictHtml, read
 
 # --- a checker: only our tags and attributes, properly nested ----------------------------------
 
@@ -19,13 +19,14 @@ ALLOWED = {"p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "a"}
 VOID = {"br"}
 
 
-class Checker(HTMLParser):
+class Checker(StrictHtml):
+    void = frozenset(VOID)
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
+        super().__init__()
         self.links: list[dict[str, str | None]] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         assert tag in ALLOWED, tag
         names = {name for name, _ in attrs}
         if tag == "a":
@@ -39,32 +40,10 @@ class Checker(HTMLParser):
             assert names <= {"start"} and all(v and v.isdigit() for _, v in attrs), attrs
         else:
             assert not attrs, (tag, attrs)
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack and self.stack[-1] == tag, (self.stack, tag)
-        self.stack.pop()
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        raise AssertionError(f"self-closing <{tag}/>")
-
-    def handle_comment(self, data: str) -> None:
-        raise AssertionError("comment")
-
-    def handle_decl(self, decl: str) -> None:
-        raise AssertionError("declaration")
-
-    def handle_pi(self, data: str) -> None:
-        raise AssertionError("processing instruction")
 
 
 def check(html: str) -> Checker:
-    checker = Checker()
-    checker.feed(html)
-    checker.close()
-    assert checker.stack == [], f"unclosed: {checker.stack}"
-    return checker
+    return read(Checker, html)
 
 
 # --- features ----------------------------------------------------------------------------------

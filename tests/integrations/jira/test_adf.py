@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import time
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from integrations.jira.adf import (
     wiki_to_html,
     wiki_to_text,
 )
+from tests.strict_html import StrictHtml, read
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -55,16 +55,17 @@ VOID = {"br", "hr"}
 CLASSES = {"panel", "mention", "status", "date", "attachment"}
 
 
-class Checker(HTMLParser):
+class Checker(StrictHtml):
     """Fails on any tag, attribute or construct adf_to_html must never emit."""
 
+    void = frozenset(VOID)
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
+        super().__init__()
         self.hrefs: list[str] = []
         self.text: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         assert tag in HTML_TAGS, tag
         found = dict(attrs)
         if tag == "a":
@@ -79,35 +80,13 @@ class Checker(HTMLParser):
                 assert re.fullmatch(r"language-[\w+#.-]{1,32}", css, re.ASCII), css
             else:
                 assert tag in {"span", "div"} and css in CLASSES, attrs
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack and self.stack[-1] == tag, (self.stack, tag)
-        self.stack.pop()
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        raise AssertionError(f"self-closing <{tag}/>")
-
-    def handle_comment(self, data: str) -> None:
-        raise AssertionError("comment")
-
-    def handle_decl(self, decl: str) -> None:
-        raise AssertionError("declaration")
-
-    def handle_pi(self, data: str) -> None:
-        raise AssertionError("processing instruction")
-
 
 def check(html: str) -> Checker:
-    checker = Checker()
-    checker.feed(html)
-    checker.close()
-    assert checker.stack == [], f"unclosed: {checker.stack}"
-    return checker
+    return read(Checker, html)
 
 
 def assert_valid_adf(document: dict[str, Any]) -> None:
