@@ -17,7 +17,7 @@ import secrets
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 import requests
@@ -147,6 +147,30 @@ def _check_descriptor(descriptor: dict[str, Any]) -> None:
 def _app_url(base_url: str, relative: str) -> str:
     """A URL the descriptor gives relative to its baseUrl."""
     return base_url.rstrip("/") + "/" + relative.lstrip("/")
+
+
+def configure_url(install: ConnectInstall, account_id: str = "") -> str | None:
+    """The app's configure page as Jira opens it in an iframe: with a context JWT (HS256 with the
+    shared secret, the fixed `qsh` "context-qsh"). None when the descriptor declares no page."""
+    modules = install.descriptor.get("modules")
+    page = None
+    if isinstance(modules, dict):
+        page = modules.get("configurePage") or modules.get("postInstallPage")
+    relative = page.get("url") if isinstance(page, dict) else None
+    if not isinstance(relative, str) or not relative:
+        return None
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": install.client_key,
+        "iat": now,
+        "exp": now + JWT_LIFETIME_S,
+        "qsh": "context-qsh",
+    }
+    if account_id:
+        claims["sub"] = account_id
+    token = jwt.encode(claims, install.shared_secret, algorithm="HS256")
+    url = _app_url(install.base_url, relative)
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({'jwt': token})}"
 
 
 def _webhook_modules(descriptor: dict[str, Any]) -> list[dict[str, Any]]:
@@ -407,6 +431,18 @@ def uninstall_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_not_required
 @require_GET
+def configure_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The sandbox page's "Configure" link: off to the app's page, signed as Jira signs it."""
+    install = ConnectInstall.objects.filter(pk=pk, uninstalled_at__isnull=True).first()
+    url = configure_url(install) if install is not None else None
+    if url is None:
+        messages.error(request, "That app is not installed, or it has no configure page.")
+        return _back(request)
+    return HttpResponseRedirect(url)
+
+
+@login_not_required
+@require_GET
 def public_key(request: HttpRequest, kid: str) -> HttpResponse:
     """The PEM public key for `kid`, as connect-install-keys.atlassian.com/<kid> serves it."""
     key = SigningKey.objects.filter(kid=kid).first()
@@ -419,4 +455,5 @@ urlpatterns = [
     path("install", install_view, name="connect_install"),
     path("<int:pk>/uninstall", uninstall_view, name="connect_uninstall"),
     path("keys/<str:kid>", public_key, name="connect_keys"),
+    path("<int:pk>/configure", configure_view, name="connect_configure"),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -68,9 +69,13 @@ def test_install_link_call_reinstall_and_uninstall(
     anonymous = Client()
     refused = anonymous.get("/integrations/jira/connect/configure")
     assert refused.status_code == 401
-    page = anonymous.get(
-        "/integrations/jira/connect/configure", {"jwt": _context_jwt(installation, installed.shared_secret)}
+    opened = requests.get(
+        f"{jira['base']}/sandbox/jira/connect/{installed.pk}/configure", allow_redirects=False, timeout=10
     )
+    assert opened.status_code == 302  # the sandbox's "Configure" link, signed as Jira signs it
+    target = urlsplit(opened.headers["Location"])
+    assert target.path == "/integrations/jira/connect/configure"
+    page = anonymous.get(f"{target.path}?{target.query}")
     assert page.status_code == 200 and "X-Frame-Options" not in page
     link = page.context["link"]
     forged = _context_jwt(installation, "not-the-shared-secret-but-just-as-long-0123456789")

@@ -409,3 +409,25 @@ def test_install_form_keeps_csrf_protection(sandbox: SeedResult, connect_app: Co
     )
     assert response.status_code == 403
     assert not connect_app.posts
+
+
+def test_configure_opens_the_apps_page_with_a_context_jwt(
+    sandbox: SeedResult, client: Client, connect_app: ConnectApp
+) -> None:
+    connect_app.descriptor["modules"]["configurePage"] = {"key": "configure", "url": "/configure?from=jira"}
+    install(client, connect_app)
+    secret = json.loads(connect_app.lifecycle("installed")[0]["body"])["sharedSecret"]
+    the_install = ConnectInstall.objects.get(app_key=APP_KEY)
+
+    opened = client.get(f"{PREFIX}/connect/{the_install.pk}/configure")
+    assert opened.status_code == 302
+    target = urlsplit(opened["Location"])
+    assert target.path.endswith("/app/configure") and target.query.startswith("from=jira&jwt=")
+    token = target.query.split("jwt=", 1)[1]
+    claims = jwt.decode(token, secret, algorithms=["HS256"])
+    assert claims["iss"] == the_install.client_key and claims["qsh"] == "context-qsh"
+    assert claims["exp"] - claims["iat"] <= 180
+
+    connect_uninstall(install=the_install)
+    gone = client.get(f"{PREFIX}/connect/{the_install.pk}/configure")
+    assert gone.status_code == 302 and "/app/" not in gone["Location"]
