@@ -282,7 +282,8 @@ def connect_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
         installation_pk = signing.loads(token, salt=LINK_SALT, max_age=LINK_MAX_AGE_S)["installation"]
     except (signing.BadSignature, KeyError, TypeError):
-        return render(request, "integrations/connect_link.html", {"expired": True}, status=400)
+        # A 404 like any unknown address, with a page that says how to get a fresh link.
+        return render(request, "integrations/connect_link.html", {"expired": True}, status=404)
     installation = selectors.connect_installation(pk=installation_pk)
     apps = selectors.apps_for_jira_admin(user=request.user)
     if request.method == "POST":

@@ -78,6 +78,7 @@ def victim(db, settings):  # type: ignore[no-untyped-def]
             "invitation_id": str(invitation.pk),
             # The invitation link is itself the credential: an outsider holds a wrong one.
             "token": "inv_not-the-real-token",
+            "auth_type": "basic",
             # Django admin's own arguments.
             "object_id": str(report.pk),
             "id": str(owner.user_id),

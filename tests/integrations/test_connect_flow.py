@@ -156,4 +156,5 @@ def test_webhooks_must_be_signed_by_the_installation(jira: dict[str, str]) -> No
 
 def test_a_link_from_the_configure_page_expires(client: Client, owner: Membership, settings: Any) -> None:
     client.force_login(owner.user)
-    assert client.get("/integrations/jira/connect/link/not-a-token/").status_code == 400
+    answer = client.get("/integrations/jira/connect/link/not-a-token/")
+    assert answer.status_code == 404 and b"This link has expired" in answer.content
