@@ -300,6 +300,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bugs.tasks.purge_expired_idempotency_keys",
         "schedule": 60 * 60,
     },
+    # Hourly, so a reminder step is never more than an hour late; each step is sent once.
+    "jira-credential-expiry-reminders": {
+        "task": "integrations.tasks.remind_expiring_credentials",
+        "schedule": 60 * 60,
+    },
 }
 if JIRA_SANDBOX:
     # The sandbox Jira's webhook sweeper: sends deliveries whose task was lost (a restarted worker).

@@ -67,6 +67,9 @@ class JiraConnection(models.Model):
     # When the long-lived secret dies: the API token's expiry (Basic, scoped), the refresh
     # token's 365-day limit (OAuth 2.0). Drives the rotation reminders.
     secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # The last expiry reminder sent for the current secret, in days before expiry (14, 3, 0);
+    # None once new credentials are saved. See services.credential_expiry_reminders.
+    expiry_reminder_days = models.PositiveSmallIntegerField(null=True, blank=True)
     # SQLite's stand-in for a row lock while one process refreshes the OAuth tokens.
     refresh_lease_until = models.DateTimeField(null=True, blank=True)
     connect_installation = models.ForeignKey(

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import MANAGER_ROLES, Membership
 from bugs.models import App
 
 from .jira import connect, oauth
@@ -162,6 +167,7 @@ def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
     ):
         setattr(connection, name, getattr(draft, name))
     connection.status = JiraConnection.Status.ACTIVE
+    connection.expiry_reminder_days = None  # new credentials: reminders start over
     connection.last_error = ""
     connection.last_error_at = None
     connection.refresh_lease_until = None
@@ -298,3 +304,73 @@ def connect_draft(*, app: App, installation: ConnectInstallation) -> JiraConnect
     )
     jira_connection_identify(connection=draft)
     return draft
+
+
+# ---------------------------------------------------------------------------------------------
+# Expiry reminders (Basic and scoped API tokens, the OAuth 2.0 grant's one-year limit)
+# ---------------------------------------------------------------------------------------------
+
+# Days before expiry at which the app's owners and admins are told, most distant first; 0 is
+# "it has expired".
+REMINDER_DAYS = (14, 3, 0)
+
+
+def _reminder_due(connection: JiraConnection, now: datetime) -> int | None:
+    """The reminder this connection is due (its days), or None when none is due now."""
+    expires = connection.secret_expires_at
+    if expires is None:
+        return None
+    left = expires - now
+    due = [days for days in REMINDER_DAYS if left <= timedelta(days=days)]
+    if not due:
+        return None
+    step = min(due)
+    sent = connection.expiry_reminder_days
+    return step if sent is None or step < sent else None
+
+
+def credential_expiry_reminders(*, now: datetime | None = None) -> int:
+    """Email each connection's owners and admins once per step (14 days, 3 days, expired) before
+    its secret stops working. Idempotent: a step is recorded before its email is queued, so a
+    second run (or a second worker) sends nothing again. Returns how many reminders went out."""
+    now = now or timezone.now()
+    horizon = now + timedelta(days=max(REMINDER_DAYS))
+    sent = 0
+    candidates = JiraConnection.objects.filter(secret_expires_at__lte=horizon).values_list("pk", flat=True)
+    for pk in candidates:
+        with transaction.atomic():
+            connection = (
+                JiraConnection.objects.select_for_update().select_related("app__organization").get(pk=pk)
+            )
+            step = _reminder_due(connection, now)
+            if step is None:
+                continue
+            connection.expiry_reminder_days = step
+            connection.save(update_fields=["expiry_reminder_days"])
+            recipients = _managers(connection.app)
+            if recipients:
+                context = {
+                    "connection": connection,
+                    "app": connection.app,
+                    "expired": connection.secret_expires_at <= now,
+                    "link": settings.SITE_URL
+                    + reverse("jira_settings", kwargs={"app_id": connection.app_id}),
+                }
+                subject = render_to_string("integrations/email/expiry_subject.txt", context).strip()
+                body = render_to_string("integrations/email/expiry.txt", context)
+                transaction.on_commit(
+                    lambda s=subject, b=body, r=recipients: send_mail(
+                        subject=s, message=b, from_email=None, recipient_list=r
+                    )
+                )
+            sent += 1
+            logger.info("jira.credentials.expiry_reminder", extra={"connection": pk, "days": step})
+    return sent
+
+
+def _managers(app: App) -> list[str]:
+    return sorted(
+        Membership.objects.filter(organization_id=app.organization_id, role__in=MANAGER_ROLES)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
