@@ -26,7 +26,7 @@ from .forms import CREDENTIAL_FORMS, CredentialsForm, TokenForm
 from .jira import connect, oauth, wizard
 from .jira.errors import JiraAuthError, JiraError
 from .jira.site_url import SiteUrlError
-from .models import JiraConnection
+from .models import AuthType, JiraConnection
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ ADMIN_APPROVAL_HELP = (
 @require_GET
 def jira_settings(request: HttpRequest, app_id: int) -> HttpResponse:
     app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
-    return _page(request, app)
+    return _page(request, app, chosen=request.GET.get("type", ""))
 
 
 def _stored(request: HttpRequest, app: App) -> JiraConnection | None:
@@ -62,15 +62,22 @@ def _stored(request: HttpRequest, app: App) -> JiraConnection | None:
 
 
 def _page(
-    request: HttpRequest, app: App, bound: CredentialsForm | None = None, *, status: int = 200
+    request: HttpRequest,
+    app: App,
+    bound: CredentialsForm | None = None,
+    *,
+    chosen: str = "",
+    status: int = 200,
 ) -> HttpResponse:
+    """The page; an htmx request for another authentication type gets just that type's part."""
     loaded = wizard.draft_load(request.session, app.pk, app)
     draft, extra = (loaded[0], loaded[2]) if loaded and loaded[0].auth_type else (None, {})
     stored = _stored(request, app)
-    credential_forms = [
-        bound if bound is not None and bound.auth_type == auth_type else form_class(stored=stored)
-        for auth_type, form_class in CREDENTIAL_FORMS.items()
-    ]
+    if bound is not None:
+        chosen = bound.auth_type
+    elif chosen not in AuthType.values:
+        chosen = stored.auth_type if stored is not None else AuthType.OAUTH2
+    form_class = CREDENTIAL_FORMS.get(chosen)
     context = {
         "app": app,
         "connection": selectors.connection_for_app(app=app),
@@ -78,10 +85,26 @@ def _page(
         "resources": extra.get("resources") or [],
         "pending": wizard.pending_sign_in(request.session, app.pk),
         "admin_approval_help": ADMIN_APPROVAL_HELP,
-        "credential_forms": credential_forms,
-        "open_form": bound.auth_type if bound is not None else "",
+        "auth_types": AuthType.choices,
+        "chosen": chosen,
+        "form": bound if bound is not None else (form_class(stored=stored) if form_class else None),
+        "descriptor_url": settings.SITE_URL + reverse("connect_descriptor"),
     }
+    if request.htmx and bound is None:
+        return render(request, "integrations/jira.html#auth-form", context, status=status)
     return render(request, "integrations/jira.html", context, status=status)
+
+
+@require_GET
+def jira_connect_status(request: HttpRequest, app_id: int) -> HttpResponse:
+    """Polled while the admin links the add-on in another tab: reload once the draft is there."""
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    loaded = wizard.draft_load(request.session, app.pk, app)
+    if loaded is not None and loaded[0].auth_type == AuthType.CONNECT:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "integrations/jira.html#connect-waiting", {"app": app})
 
 
 @require_POST

@@ -4,15 +4,19 @@ field keeping the stored secret (issue 5 §3)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 from django.test import Client
 
+from accounts.models import Membership
 from bugs.models import App
 from integrations import services
 from integrations.jira import wizard
 from integrations.models import AuthType, JiraConnection
+
+from ..conftest import login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,15 +56,15 @@ def test_a_wrong_token_is_shown_in_place_and_never_echoed(
     page = answer.content.decode()
     assert "Jira did not accept these credentials" in page
     assert wrong not in page and jira["user_email"] in page  # what was typed (but the secret) stays
-    assert "<details open>" in page or "details open" in page
+    assert 'value="basic" selected' in page  # the form that failed stays chosen
     assert wizard.draft_load(web.session, app.pk, app) is None
 
 
 def test_a_bad_site_url_is_an_error_on_that_field(web: Client, app: App, jira: dict[str, str]) -> None:
     answer = web.post(_url(app, "basic"), _basic(jira, **{"basic-site_url": "https://10.0.0.5"}))
     assert answer.status_code == 400
-    field = answer.context["credential_forms"][2]
-    assert field.auth_type == AuthType.BASIC and "site_url" in field.errors
+    form = answer.context["form"]
+    assert form.auth_type == AuthType.BASIC and "site_url" in form.errors
 
 
 def test_an_empty_secret_keeps_the_stored_one(web: Client, app: App, jira: dict[str, str]) -> None:
@@ -73,7 +77,7 @@ def test_an_empty_secret_keeps_the_stored_one(web: Client, app: App, jira: dict[
     )
     services.jira_connection_save(app=app, draft=draft)
 
-    page = web.get(f"/apps/{app.pk}/settings/integrations/jira/").content.decode()
+    page = web.get(f"/apps/{app.pk}/settings/integrations/jira/").content.decode()  # Basic is chosen
     assert "Leave empty to keep it." in page and jira["api_token"] not in page
     assert 'name="basic-api_token"' in page and 'name="basic-api_token" value' not in page
 
@@ -98,6 +102,7 @@ def test_service_account_form_keeps_the_client_id_visible_and_the_secret_hidden(
     saved = JiraConnection.objects.get(app=app)
     assert saved.auth_type == AuthType.OAUTH_SERVICE_ACCOUNT and saved.cloud_id
     page = web.get(f"/apps/{app.pk}/settings/integrations/jira/").content.decode()
+    assert 'value="oauth_service_account" selected' in page
     assert jira["sa_client_id"] in page and jira["sa_client_secret"] not in page
     assert saved.secrets()["access_token"] not in page
 
@@ -105,3 +110,62 @@ def test_service_account_form_keeps_the_client_id_visible_and_the_secret_hidden(
 def test_an_unknown_auth_type_is_a_404(web: Client, app: App) -> None:
     assert web.post(_url(app, "oauth2"), {}).status_code == 404
     assert web.post(_url(app, "nonsense"), {}).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# The authentication type dropdown
+# ---------------------------------------------------------------------------------------------
+
+ORDER = [
+    "OAuth 2.0 (Recommended)",
+    "OAuth service accounts",
+    "Service accounts with scoped API Tokens",
+    "Basic Authentication",
+    "Bugbridge Add-on (Legacy)",
+]
+
+
+def test_the_dropdown_offers_the_five_types_in_order_oauth_first(web: Client, app: App) -> None:
+    page = web.get(f"/apps/{app.pk}/settings/integrations/jira/").content.decode()
+    dropdown = page.split('<select id="auth-type" name="type">', 1)[1].split("</select>", 1)[0]
+    offered = re.findall(r"<option [^>]*>([^<]+)</option>", dropdown)
+    assert offered == ORDER
+    assert 'value="oauth2" selected' in page and "Sign in with Atlassian" in page
+
+
+def test_choosing_a_type_swaps_in_its_part_only(web: Client, app: App) -> None:
+    url = f"/apps/{app.pk}/settings/integrations/jira/"
+    part = web.get(url, {"type": "basic"}, headers={"HX-Request": "true"}).content.decode()
+    assert part.lstrip().startswith('<div id="auth-form"') and "<html" not in part
+    assert 'name="basic-api_token"' in part and "plan yearly rotation" in part
+    scoped = web.get(url, {"type": "scoped_token"}, headers={"HX-Request": "true"}).content.decode()
+    assert "1 to 365 days" in scoped and "manage:jira-webhook" in scoped
+    whole = web.get(url, {"type": "scoped_token"}).content.decode()  # without htmx: the whole page
+    assert "<html" in whole and 'value="scoped_token" selected' in whole
+    assert 'value="oauth2" selected' in web.get(url, {"type": "nonsense"}).content.decode()
+
+
+def test_the_add_on_option_explains_the_install_and_waits_for_the_link(web: Client, app: App) -> None:
+    url = f"/apps/{app.pk}/settings/integrations/jira/"
+    part = web.get(url, {"type": "connect"}, headers={"HX-Request": "true"}).content.decode()
+    assert "/integrations/jira/connect/atlassian-connect.json" in part and "development mode" in part
+    status_url = f"/apps/{app.pk}/settings/integrations/jira/connect-status/"
+    assert f'hx-get="{status_url}"' in part and 'hx-trigger="every 3s"' in part
+
+    waiting = web.get(status_url, headers={"HX-Request": "true"})
+    assert waiting.status_code == 200 and "HX-Refresh" not in waiting and b"Waiting" in waiting.content
+    draft = JiraConnection(app=app, auth_type=AuthType.CONNECT, site_url="https://acme.atlassian.net")
+    session = web.session
+    wizard.draft_save(session, app.pk, draft)
+    session.save()
+    linked = web.get(status_url, headers={"HX-Request": "true"})
+    assert linked["HX-Refresh"] == "true"
+
+
+def test_members_cannot_poll_or_choose(client: Client, member: Membership) -> None:
+    from tests.factories import AppFactory
+
+    login(client, member.user)
+    app = AppFactory(organization=member.organization)
+    assert client.get(f"/apps/{app.pk}/settings/integrations/jira/connect-status/").status_code == 404
+    assert client.get(f"/apps/{app.pk}/settings/integrations/jira/", {"type": "basic"}).status_code == 404
