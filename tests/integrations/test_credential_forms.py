@@ -169,3 +169,12 @@ def test_members_cannot_poll_or_choose(client: Client, member: Membership) -> No
     app = AppFactory(organization=member.organization)
     assert client.get(f"/apps/{app.pk}/settings/integrations/jira/connect-status/").status_code == 404
     assert client.get(f"/apps/{app.pk}/settings/integrations/jira/", {"type": "basic"}).status_code == 404
+
+
+def test_once_linked_the_add_on_option_stops_polling(web: Client, app: App) -> None:
+    draft = JiraConnection(app=app, auth_type=AuthType.CONNECT, site_url="https://acme.atlassian.net")
+    session = web.session
+    wizard.draft_save(session, app.pk, draft)
+    session.save()
+    page = web.get(f"/apps/{app.pk}/settings/integrations/jira/", {"type": "connect"}).content.decode()
+    assert "is linked to" in page and 'hx-trigger="every 3s"' not in page
