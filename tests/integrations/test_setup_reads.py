@@ -1,0 +1,83 @@
+"""The Set up step's reads from Jira (jira/setup.py), against the sandbox on a live server: through
+the site URL (Basic) and through the gateway (a scoped token, where the scopes are enforced)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bugs.models import App
+from integrations import services
+from integrations.jira import setup
+from integrations.jira_sandbox import models as sandbox
+from integrations.models import AuthType, JiraConnection
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def basic(app: App, jira: dict[str, str]) -> JiraConnection:
+    return services.jira_draft_from_credentials(
+        app=app,
+        auth_type=AuthType.BASIC,
+        site_url=jira["site_url"],
+        email=jira["user_email"],
+        api_token=jira["api_token"],
+    )
+
+
+def _project_id(key: str) -> str:
+    return str(sandbox.Project.objects.get(site__name="acme", key=key).project_id)
+
+
+def test_projects_are_those_the_identity_may_create_in_and_searchable(basic: JiraConnection) -> None:
+    keys = {p.detail for p in setup.projects(basic)}
+    assert {"MOB", "WEB", "OPS"} <= keys
+    assert [p.detail for p in setup.projects(basic, "web")] == ["WEB"]
+    assert setup.projects(basic, "no such project") == []
+
+
+def test_issue_types_and_the_create_screen(basic: JiraConnection) -> None:
+    mob = _project_id("MOB")
+    types = setup.issue_types(basic, mob)
+    assert types and all(t.id and t.name for t in types)
+    bug = next(t for t in types if t.name == "Bug")
+    fields = {f.field_id: f for f in setup.create_fields(basic, mob, bug.id)}
+    assert fields["summary"].required
+    environment = fields["customfield_10055"]  # the seed's required select on MOB
+    assert environment.required and environment.schema.get("custom", "").endswith(":select")
+    assert {v.get("value") for v in environment.allowed_values} >= {"Production", "Staging"}
+
+
+def test_assignable_people_by_name_prefix(basic: JiraConnection) -> None:
+    assert setup.assignable(basic, "MOB", "") == []
+    found = setup.assignable(basic, "MOB", "bob")
+    assert [c.name for c in found] == [sandbox.Account.objects.get(email="bob@acme.example").display_name]
+
+
+def test_priorities_say_whether_they_are_the_default_five(basic: JiraConnection) -> None:
+    web, default = setup.priorities(basic, _project_id("WEB"))
+    assert default and sorted(p.name for p in web) == sorted(setup.DEFAULT_PRIORITIES)
+    ops, default = setup.priorities(basic, _project_id("OPS"))  # the seed's custom scheme
+    assert not default and ops
+
+
+def test_statuses_of_an_issue_type_come_with_their_categories(basic: JiraConnection) -> None:
+    mob = _project_id("MOB")
+    bug = next(t for t in setup.issue_types(basic, mob) if t.name == "Bug")
+    found = setup.statuses(basic, "MOB", bug.id)
+    assert {s.category for s in found} == {"new", "indeterminate", "done"}
+    assert setup.statuses(basic, "MOB", "999999") == []
+
+
+def test_the_same_reads_through_the_gateway(app: App, jira: dict[str, str]) -> None:
+    scoped = services.jira_draft_from_credentials(
+        app=app,
+        auth_type=AuthType.SCOPED_TOKEN,
+        site_url=jira["site_url"],
+        email=jira["service_account_email"],
+        api_token=jira["scoped_api_token"],
+    )
+    web = _project_id("WEB")
+    assert "WEB" in {p.detail for p in setup.projects(scoped)}
+    types = setup.issue_types(scoped, web)
+    assert any(f.field_id == "summary" for f in setup.create_fields(scoped, web, types[0].id))
