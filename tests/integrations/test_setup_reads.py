@@ -81,3 +81,67 @@ def test_the_same_reads_through_the_gateway(app: App, jira: dict[str, str]) -> N
     assert "WEB" in {p.detail for p in setup.projects(scoped)}
     types = setup.issue_types(scoped, web)
     assert any(f.field_id == "summary" for f in setup.create_fields(scoped, web, types[0].id))
+
+
+def test_converted_values_of_every_mappable_type_create_an_issue(basic: JiraConnection) -> None:
+    """fields.py's rules and converters against a real create screen: every custom field the
+    sandbox's WEB project has gets a type-compatible report value, and Jira's validation
+    (the sandbox's) accepts the lot in one create."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from integrations.jira import fields as mapping
+    from integrations.jira.auth import client_for
+
+    web = _project_id("WEB")
+    bug = next(t for t in setup.issue_types(basic, web) if t.name == "Bug")
+    screen = {f.field_id: f for f in setup.create_fields(basic, web, bug.id)}
+    report = SimpleNamespace(
+        title="Checkout crashes",
+        description="Tapping **Pay** crashes the app.",
+        app_version="2.3.1",
+        app_build="451",
+        tags=["checkout", "crash report"],
+        priority="major",
+        created_at=datetime(2026, 11, 28, 14, 39, tzinfo=UTC),
+        reproduction_steps=["Open the cart", "Tap Pay"],
+    )
+    context = mapping.ReportContext(report_url=lambda r: "https://bugbridge.example/apps/1/reports/7/")
+    # Report source → the WEB custom field it goes to (one per mappable kind).
+    plan = {
+        "app_version": "customfield_10050",  # textfield
+        "reproduction_steps": "customfield_10051",  # textarea (ADF)
+        "created_at": "customfield_10053",  # datepicker
+        "tags": "customfield_10060",  # labels
+        "dashboard_url": "customfield_10061",  # url
+        "priority": "customfield_10057",  # radiobuttons, through a value map
+    }
+    value_maps = {"priority": {"major": {"value": "S2"}}}
+    fields: dict[str, object] = {"project": {"id": web}, "issuetype": {"id": bug.id}, "summary": report.title}
+    for source_key, field_id in plan.items():
+        source = mapping.source_by_key(source_key)
+        target = screen[field_id]
+        assert source is not None and mapping.compatible(source, target.schema), (source_key, field_id)
+        result = mapping.convert(
+            source, source.value(report, context), target.schema, value_maps.get(source_key)
+        )
+        assert isinstance(result, mapping.Converted), (source_key, result)
+        fields[field_id] = result.value
+    # The report's date and time into the datetime field.
+    when = mapping.source_by_key("created_at")
+    assert when is not None
+    stamped = mapping.convert(when, report.created_at, screen["customfield_10054"].schema)
+    assert isinstance(stamped, mapping.Converted)
+    fields["customfield_10054"] = stamped.value
+    # Never offered: a user picker takes no report value.
+    assert not mapping.compatible(mapping.source_by_key("title"), screen["customfield_10058"].schema)  # type: ignore[arg-type]
+
+    client = client_for(basic)
+    created = client.create_issue(fields)
+    stored = client.get_issue(created["id"], fields=[*plan.values(), "customfield_10054"])["fields"]
+    assert stored["customfield_10050"] == "2.3.1 (451)"
+    assert stored["customfield_10053"] == "2026-11-28"
+    assert sorted(stored["customfield_10060"]) == ["checkout", "crash-report"]
+    assert stored["customfield_10057"]["value"] == "S2"
+    assert stored["customfield_10061"] == "https://bugbridge.example/apps/1/reports/7/"
+    assert stored["customfield_10051"]["type"] == "doc"
