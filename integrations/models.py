@@ -50,6 +50,8 @@ class ConnectInstallation(models.Model):
 class JiraConnection(models.Model):
     """How one app reaches Jira Cloud. Unsaved instances are the wizard's drafts."""
 
+    UNASSIGNED = "unassigned"  # default_assignee: leave new issues unassigned
+
     class Status(models.TextChoices):
         ACTIVE = "active", "Connected"
         NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
@@ -75,6 +77,15 @@ class JiraConnection(models.Model):
     connect_installation = models.ForeignKey(
         ConnectInstallation, on_delete=models.SET_NULL, null=True, blank=True, related_name="connections"
     )
+    # Where issues go (the wizard's Set up step): the project, its issue type, and the default
+    # assignee ("" = the project's default, "unassigned", or an account id).
+    project_id = models.CharField(max_length=32, blank=True)
+    project_key = models.CharField(max_length=32, blank=True)
+    project_name = models.CharField(max_length=255, blank=True)
+    issue_type_id = models.CharField(max_length=32, blank=True)
+    issue_type_name = models.CharField(max_length=255, blank=True)
+    default_assignee = models.CharField(max_length=128, blank=True)
+    default_assignee_name = models.CharField(max_length=255, blank=True)
     account_id = models.CharField(max_length=128, blank=True)
     identity_name = models.CharField(max_length=255, blank=True)
     identity_email = models.CharField(max_length=255, blank=True)

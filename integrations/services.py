@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.models import MANAGER_ROLES, Membership
 from bugs.models import App
 
-from .jira import connect, oauth
+from .jira import connect, oauth, setup
 from .jira.auth import client_for
 from .jira.auth.base import BearerAuth
 from .jira.auth.oauth2 import store_grant
@@ -147,6 +147,47 @@ def jira_draft_from_credentials(
     return draft
 
 
+# What the Set up step chooses, kept on the draft and saved with it.
+SETUP_FIELDS = (
+    "project_id",
+    "project_key",
+    "project_name",
+    "issue_type_id",
+    "issue_type_name",
+    "default_assignee",
+    "default_assignee_name",
+)
+
+
+def jira_draft_setup(
+    *, draft: JiraConnection, project_id: str, issue_type_id: str, assignee: str, assignee_query: str = ""
+) -> dict[str, str]:
+    """Point the draft at a project, an issue type and a default assignee, each checked against
+    what Jira offers this identity now. Returns the problems by field (empty: all set)."""
+    problems: dict[str, str] = {}
+    project = next((p for p in setup.projects(draft) if p.id == project_id), None)
+    if project is None:
+        return {"project": "Pick a project you can create issues in."}
+    issue_type = next((t for t in setup.issue_types(draft, project.id) if t.id == issue_type_id), None)
+    if issue_type is None:
+        problems["issue_type"] = f"Pick one of the issue types of {project.name}."
+    assignee_name = {"": "Project default", JiraConnection.UNASSIGNED: "Unassigned"}.get(assignee)
+    if assignee_name is None:
+        person = next(
+            (c for c in setup.assignable(draft, project.detail, assignee_query) if c.id == assignee), None
+        )
+        if person is None:
+            problems["assignee"] = f"That person cannot be assigned issues in {project.name}. Search again."
+        else:
+            assignee_name = person.name
+    if problems:
+        return problems
+    draft.project_id, draft.project_key, draft.project_name = project.id, project.detail, project.name
+    draft.issue_type_id, draft.issue_type_name = issue_type.id, issue_type.name  # type: ignore[union-attr]
+    draft.default_assignee, draft.default_assignee_name = assignee, assignee_name or ""
+    return {}
+
+
 @transaction.atomic
 def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
     """Store the draft as the app's connection (replacing the one it had)."""
@@ -164,6 +205,7 @@ def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
         "identity_name",
         "identity_email",
         "last_success_at",
+        *SETUP_FIELDS,
     ):
         setattr(connection, name, getattr(draft, name))
     connection.status = JiraConnection.Status.ACTIVE

@@ -7,6 +7,7 @@ be saved, and the OAuth sign-in with every way it can go wrong explained in plac
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -23,7 +24,7 @@ from bugs.models import App
 
 from . import selectors, services
 from .forms import CREDENTIAL_FORMS, CredentialsForm, TokenForm
-from .jira import connect, oauth, wizard
+from .jira import connect, oauth, setup, wizard
 from .jira.errors import JiraAuthError, JiraError
 from .jira.site_url import SiteUrlError
 from .models import AuthType, JiraConnection
@@ -346,3 +347,66 @@ def connect_webhook(request: HttpRequest) -> HttpResponse:
         )
     logger.info("jira.connect.webhook", extra={"installation": installation.pk})
     return HttpResponse(status=204)
+
+
+# ---------------------------------------------------------------------------------------------
+# Set up: project, issue type, default assignee (on the draft)
+# ---------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def jira_setup(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    loaded = wizard.draft_load(request.session, app.pk, app)
+    if loaded is None or not loaded[0].site_url:
+        messages.error(request, "Authenticate first: Set up needs a Jira identity to ask Jira with.")
+        return redirect("jira_settings", app_id=app.pk)
+    draft, draft_id, extra = loaded
+    data = request.POST if request.method == "POST" else request.GET
+    problems: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            problems = services.jira_draft_setup(
+                draft=draft,
+                project_id=data.get("project", ""),
+                issue_type_id=data.get("issue_type", ""),
+                assignee=data.get("assignee", ""),
+                assignee_query=data.get("assignee_q", ""),
+            )
+        except JiraError as exc:
+            problems = {"form": services.jira_error_words(exc)}
+        if not problems:
+            wizard.draft_save(request.session, app.pk, draft, extra={**extra, "id": draft_id})
+            messages.success(request, f"Issues will go to {draft.project_name} as {draft.issue_type_name}.")
+            return redirect("jira_settings", app_id=app.pk)
+    return _setup_page(request, app, draft, data, problems)
+
+
+def _setup_page(
+    request: HttpRequest, app: App, draft: JiraConnection, data: Any, problems: dict[str, str]
+) -> HttpResponse:
+    chosen_project = data.get("project") or draft.project_id
+    context: dict[str, Any] = {
+        "app": app,
+        "draft": draft,
+        "problems": problems,
+        "chosen_project": chosen_project,
+        "chosen_type": data.get("issue_type") or draft.issue_type_id,
+        "chosen_assignee": data.get("assignee", draft.default_assignee),
+        "assignee_q": data.get("assignee_q", ""),
+        "projects": [],
+        "issue_types": [],
+        "people": [],
+    }
+    try:
+        context["projects"] = setup.projects(draft, data.get("q", ""))
+        project = next((p for p in context["projects"] if p.id == chosen_project), None)
+        if project is not None:
+            context["issue_types"] = setup.issue_types(draft, project.id)
+            context["people"] = setup.assignable(draft, project.detail, context["assignee_q"])
+    except JiraError as exc:
+        problems.setdefault("form", services.jira_error_words(exc))
+    status = 400 if problems else 200
+    if request.htmx and request.method == "GET":
+        return render(request, "integrations/setup.html#setup-form", context, status=status)
+    return render(request, "integrations/setup.html", context, status=status)

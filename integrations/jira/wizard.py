@@ -39,6 +39,13 @@ DRAFT_FIELDS = (
     "access_expires_at",
     "credentials_set_at",
     "connect_installation_id",
+    "project_id",
+    "project_key",
+    "project_name",
+    "issue_type_id",
+    "issue_type_name",
+    "default_assignee",
+    "default_assignee_name",
 )
 DATETIMES = {"secret_expires_at", "access_expires_at", "credentials_set_at"}
 
