@@ -1,0 +1,104 @@
+"""Connecting Jira in a real browser against the sandbox on the live server: OAuth 2.0 through
+Atlassian's (the sandbox's) consent page, and Basic auth typed in, each then pointed at a project
+and saved. Screenshots go under test-artifacts/jira/ (git-ignored) for people to look at."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from bugs.management.commands.seed_demo import DEMO_SLUG
+from bugs.models import App
+from integrations.jira_sandbox.seed import credentials
+from integrations.models import AuthType, JiraConnection
+
+from .test_browser import IOS, log_in
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "jira"
+
+
+@pytest.fixture
+def demo_with_jira(transactional_db: None, live_server: LiveServer, settings: Any) -> Iterator[App]:
+    """The demo organization and the sandbox Jira, with the product's Atlassian URLs pointing at
+    the live server (the sandbox registers its OAuth callback from SITE_URL when seeded)."""
+    base = live_server.url
+    settings.SITE_URL = base
+    settings.ATLASSIAN_AUTH_URL = f"{base}/sandbox/jira/auth"
+    settings.ATLASSIAN_API_URL = f"{base}/sandbox/jira/api"
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("seed_demo", "--allow-without-debug", "--reports", "5", stdout=io.StringIO())
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield App.objects.get(organization__slug=DEMO_SLUG, name=IOS)
+
+
+def _open_jira_page(page: Page, base: str, app: App) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, base)
+    page.goto(f"{base}/apps/{app.pk}/settings/")
+    page.get_by_role("link", name="Jira Cloud").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Jira Cloud")
+
+
+def _set_up_and_save(page: Page, name: str) -> None:
+    page.get_by_role("link", name=re.compile("Set up: choose the project")).click()
+    page.get_by_label("Project", exact=True).select_option(label="Web Dashboard (WEB)")
+    expect(page.get_by_label("Issue type")).to_have_value(re.compile(r"\d+"))
+    page.screenshot(path=str(ARTIFACTS / f"{name}-setup.png"), full_page=True)
+    page.get_by_role("button", name="Use these settings").click()
+    expect(page.locator(".flash-success")).to_contain_text("Issues will go to Web Dashboard")
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.locator(".flash-success")).to_contain_text("Jira Cloud is connected.")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-connected.png"), full_page=True)
+
+
+def test_oauth2_journey(page: Page, live_server: LiveServer, demo_with_jira: App) -> None:
+    app = demo_with_jira
+    jira = credentials()
+    _open_jira_page(page, live_server.url, app)
+    expect(page.get_by_label("Authentication type")).to_have_value("oauth2")
+    page.get_by_role("button", name="Sign in with Atlassian").click()
+
+    # Atlassian's consent page (the sandbox's): sign in as Alice, allow the app on acme.
+    expect(page).to_have_url(re.compile(r"/sandbox/jira/auth/authorize\?"))
+    page.get_by_label("Email").fill(jira["user_email"])
+    page.get_by_label("Password").fill(jira["user_password"])
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Use app on").select_option("acme")
+    page.screenshot(path=str(ARTIFACTS / "oauth2-consent.png"), full_page=True)
+    page.get_by_role("button", name="Accept").click()
+
+    expect(page.get_by_role("heading", name="Signed in, not saved yet")).to_be_visible()
+    _set_up_and_save(page, "oauth2")
+    connection = JiraConnection.objects.get(app=app)
+    assert connection.auth_type == AuthType.OAUTH2 and connection.project_key == "WEB"
+
+
+def test_basic_journey(page: Page, live_server: LiveServer, demo_with_jira: App) -> None:
+    app = demo_with_jira
+    jira = credentials()
+    _open_jira_page(page, live_server.url, app)
+    page.get_by_label("Authentication type").select_option(label="Basic Authentication")
+    expect(page.get_by_label("API token")).to_be_visible()  # swapped in by htmx
+    expect(page).to_have_url(re.compile(r"\?type=basic$"))
+    page.get_by_label("Jira site").fill(f"{live_server.url}/sandbox/jira/site/acme")
+    page.get_by_label("Email").fill(jira["user_email"])
+    page.get_by_label("API token").fill("ATATT3x-wrong-token")
+    page.get_by_role("button", name="Check and continue").click()
+    expect(page.get_by_role("alert").first).to_contain_text("Jira did not accept these credentials")
+    page.screenshot(path=str(ARTIFACTS / "basic-refused.png"), full_page=True)
+
+    page.get_by_label("API token").fill(jira["api_token"])
+    page.get_by_role("button", name="Check and continue").click()
+    expect(page.get_by_role("heading", name="Signed in, not saved yet")).to_be_visible()
+    _set_up_and_save(page, "basic")
+    connection = JiraConnection.objects.get(app=app)
+    assert connection.auth_type == AuthType.BASIC and connection.identity_email == jira["user_email"]
