@@ -34,6 +34,7 @@ def demo_with_jira(transactional_db: None, live_server: LiveServer, settings: An
     settings.SITE_URL = base
     settings.ATLASSIAN_AUTH_URL = f"{base}/sandbox/jira/auth"
     settings.ATLASSIAN_API_URL = f"{base}/sandbox/jira/api"
+    settings.JIRA_CONNECT_INSTALL_KEYS_URL = f"{base}/sandbox/jira/connect/keys"
     settings.ALLOWED_HOSTS = ["*"]
     call_command("seed_demo", "--allow-without-debug", "--reports", "5", stdout=io.StringIO())
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -54,9 +55,9 @@ def _set_up_and_save(page: Page, name: str) -> None:
     expect(page.get_by_label("Issue type")).to_have_value(re.compile(r"\d+"))
     page.screenshot(path=str(ARTIFACTS / f"{name}-setup.png"), full_page=True)
     page.get_by_role("button", name="Use these settings").click()
-    expect(page.locator(".flash-success")).to_contain_text("Issues will go to Web Dashboard")
+    expect(page.locator(".messages")).to_contain_text("Issues will go to Web Dashboard")
     page.get_by_role("button", name="Save connection").click()
-    expect(page.locator(".flash-success")).to_contain_text("Jira Cloud is connected.")
+    expect(page.locator(".messages")).to_contain_text("Jira Cloud is connected.")
     page.screenshot(path=str(ARTIFACTS / f"{name}-connected.png"), full_page=True)
 
 
@@ -102,3 +103,68 @@ def test_basic_journey(page: Page, live_server: LiveServer, demo_with_jira: App)
     _set_up_and_save(page, "basic")
     connection = JiraConnection.objects.get(app=app)
     assert connection.auth_type == AuthType.BASIC and connection.identity_email == jira["user_email"]
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "fill"),
+    [
+        (
+            "OAuth service accounts",
+            "oauth_service_account",
+            {"Client ID": "sa_client_id", "Client secret": "sa_client_secret"},
+        ),
+        (
+            "Service accounts with scoped API Tokens",
+            "scoped_token",
+            {"Email": "service_account_email", "API token": "scoped_api_token"},
+        ),
+    ],
+)
+def test_service_account_journeys(
+    page: Page, live_server: LiveServer, demo_with_jira: App, label: str, value: str, fill: dict[str, str]
+) -> None:
+    app = demo_with_jira
+    jira = credentials()
+    _open_jira_page(page, live_server.url, app)
+    page.get_by_label("Authentication type").select_option(label=label)
+    expect(page).to_have_url(re.compile(rf"\?type={value}$"))
+    page.get_by_label("Jira site").fill(f"{live_server.url}/sandbox/jira/site/acme")
+    for field, key in fill.items():
+        page.get_by_label(field, exact=True).fill(jira[key])
+    page.get_by_role("button", name="Check and continue").click()
+    expect(page.get_by_role("heading", name="Signed in, not saved yet")).to_be_visible()
+    _set_up_and_save(page, value)
+    connection = JiraConnection.objects.get(app=app)
+    assert connection.auth_type == value and connection.cloud_id
+
+
+def test_connect_add_on_journey(page: Page, live_server: LiveServer, demo_with_jira: App) -> None:
+    app = demo_with_jira
+    base = live_server.url
+    _open_jira_page(page, base, app)
+    page.get_by_label("Authentication type").select_option(label="Bugbridge Add-on (Legacy)")
+    descriptor = page.get_by_label("Add-on descriptor address").input_value()
+    expect(page.get_by_text("Waiting for the add-on to be linked")).to_be_visible()
+
+    # A Jira admin, in another tab: install the add-on on the sandbox site, open its Configure page.
+    jira_tab = page.context.new_page()
+    jira_tab.goto(f"{base}/sandbox/jira/site/acme/")
+    jira_tab.locator("#descriptor-url").fill(descriptor)
+    jira_tab.get_by_role("button", name="Install app").click()
+    expect(jira_tab.get_by_text("Installed", exact=True).first).to_be_visible()
+    with page.context.expect_page() as configure:
+        jira_tab.get_by_role("link", name="Configure").first.click()
+    configure_page = configure.value
+    with page.context.expect_page() as linking:
+        configure_page.get_by_role("link", name="Open Bugbridge to link this site").click()
+    link_page = linking.value
+    link_page.get_by_label("App").select_option(str(app.pk))
+    link_page.get_by_role("button", name="Link to this app").click()
+
+    # Back in the first tab, the page noticed by itself.
+    expect(page.get_by_role("heading", name="Signed in, not saved yet")).to_be_visible(timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "connect-linked.png"), full_page=True)
+    _set_up_and_save(page, "connect")
+    connection = JiraConnection.objects.get(app=app)
+    assert connection.auth_type == AuthType.CONNECT and connection.connect_installation is not None
+    expect(page.get_by_text("Waiting for the add-on to be linked")).to_have_count(0)  # no poll once saved
