@@ -86,6 +86,10 @@ class JiraConnection(models.Model):
     issue_type_name = models.CharField(max_length=255, blank=True)
     default_assignee = models.CharField(max_length=128, blank=True)
     default_assignee_name = models.CharField(max_length=255, blank=True)
+    # Jira status id → report status (defaulted from the status category, editable in Set up).
+    status_map = models.JSONField(default=dict, blank=True)
+    # Whether priority syncs both ways: only while the project uses Jira's default five.
+    priority_two_way = models.BooleanField(default=False)
     account_id = models.CharField(max_length=128, blank=True)
     identity_name = models.CharField(max_length=255, blank=True)
     identity_email = models.CharField(max_length=255, blank=True)

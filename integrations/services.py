@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import MANAGER_ROLES, Membership
 from bugs.models import App
+from bugs.models import Status as BugStatus
 
 from .jira import connect, oauth, setup
 from .jira.auth import client_for
@@ -156,11 +157,19 @@ SETUP_FIELDS = (
     "issue_type_name",
     "default_assignee",
     "default_assignee_name",
+    "status_map",
+    "priority_two_way",
 )
 
 
 def jira_draft_setup(
-    *, draft: JiraConnection, project_id: str, issue_type_id: str, assignee: str, assignee_query: str = ""
+    *,
+    draft: JiraConnection,
+    project_id: str,
+    issue_type_id: str,
+    assignee: str,
+    assignee_query: str = "",
+    status_choices: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Point the draft at a project, an issue type and a default assignee, each checked against
     what Jira offers this identity now. Returns the problems by field (empty: all set)."""
@@ -182,6 +191,14 @@ def jira_draft_setup(
             assignee_name = person.name
     if problems:
         return problems
+    assert issue_type is not None
+    found = setup.statuses(draft, project.id, issue_type.id)
+    status_map = setup.default_status_map(found)
+    for status_id, chosen in (status_choices or {}).items():
+        if status_id in status_map and chosen in BugStatus.values:
+            status_map[status_id] = chosen
+    _, default_five = setup.priorities(draft, project.id, issue_type.id)
+    draft.status_map, draft.priority_two_way = status_map, default_five
     draft.project_id, draft.project_key, draft.project_name = project.id, project.detail, project.name
     draft.issue_type_id, draft.issue_type_name = issue_type.id, issue_type.name  # type: ignore[union-attr]
     draft.default_assignee, draft.default_assignee_name = assignee, assignee_name or ""

@@ -21,6 +21,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bugs.models import App
+from bugs.models import Priority as BugPriority
+from bugs.models import Status as BugStatus
 
 from . import selectors, services
 from .forms import CREDENTIAL_FORMS, CredentialsForm, TokenForm
@@ -372,6 +374,7 @@ def jira_setup(request: HttpRequest, app_id: int) -> HttpResponse:
                 issue_type_id=data.get("issue_type", ""),
                 assignee=data.get("assignee", ""),
                 assignee_query=data.get("assignee_q", ""),
+                status_choices={k[len("status-") :]: v for k, v in data.items() if k.startswith("status-")},
             )
         except JiraError as exc:
             problems = {"form": services.jira_error_words(exc)}
@@ -404,9 +407,34 @@ def _setup_page(
         if project is not None:
             context["issue_types"] = setup.issue_types(draft, project.id)
             context["people"] = setup.assignable(draft, project.detail, context["assignee_q"])
+            _add_tables(context, draft, data, project)
     except JiraError as exc:
         problems.setdefault("form", services.jira_error_words(exc))
     status = 400 if problems else 200
     if request.htmx and request.method == "GET":
         return render(request, "integrations/setup.html#setup-form", context, status=status)
     return render(request, "integrations/setup.html", context, status=status)
+
+
+def _add_tables(context: dict[str, Any], draft: JiraConnection, data: Any, project: setup.Choice) -> None:
+    """The priority table (and whether it can sync both ways) and the status rows of the chosen
+    issue type, each status defaulted from its category unless the admin chose otherwise."""
+    chosen_type = context["chosen_type"] or next(
+        (t.id for t in context["issue_types"] if t.name == "Bug"),
+        context["issue_types"][0].id if context["issue_types"] else "",
+    )
+    priorities, default_five = setup.priorities(draft, project.id, chosen_type)
+    context["priority_rows"] = [
+        (BugPriority(value).label, name) for value, name in setup.PRIORITY_TABLE.items()
+    ]
+    context["priorities_default"] = default_five
+    context["project_priorities"] = [p.name for p in priorities]
+    found = setup.statuses(draft, project.id, chosen_type) if chosen_type else []
+    current = {
+        **setup.default_status_map(found),
+        **(draft.status_map if draft.project_id == project.id else {}),
+    }
+    context["status_rows"] = [
+        (status, data.get(f"status-{status.id}") or current.get(status.id, "new")) for status in found
+    ]
+    context["report_statuses"] = BugStatus.choices

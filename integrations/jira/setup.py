@@ -12,11 +12,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bugs.models import Priority, Status
+
 from ..models import JiraConnection
 from .auth import client_for
+from .errors import JiraAuthError
 
 # The priorities Jira Cloud ships with (API-NOTES §5); our two-way mapping assumes them.
 DEFAULT_PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
+# Bugbridge priority → Jira priority name, both ways while the project uses the default five
+# (DESIGN.md "Domain"); otherwise one way, and only where a name matches.
+PRIORITY_TABLE: dict[str, str] = {
+    Priority.NA: "Medium",
+    Priority.TRIVIAL: "Lowest",
+    Priority.MINOR: "Low",
+    Priority.MAJOR: "High",
+    Priority.BLOCKER: "Highest",
+}
+# A Jira status's category → the report status it means, unless the admin says otherwise. Never
+# by name: Jira localises and renames statuses.
+STATUS_BY_CATEGORY: dict[str, str] = {
+    "new": Status.NEW,
+    "indeterminate": Status.IN_PROGRESS,
+    "done": Status.CLOSED,
+}
 PROJECTS_SHOWN = 50
 USERS_SHOWN = 20
 
@@ -102,16 +121,44 @@ def assignable(connection: JiraConnection, project_key: str, query: str) -> list
     ]
 
 
-def priorities(connection: JiraConnection, project_id: str) -> tuple[list[Choice], bool]:
+def priorities(
+    connection: JiraConnection, project_id: str, issue_type_id: str = ""
+) -> tuple[list[Choice], bool]:
     """The project's priorities, and whether they are exactly Jira's default five (only then
-    does priority sync both ways)."""
-    page = client_for(connection).search_priorities(project_ids=[project_id], max_results=50)
+    does priority sync both ways).
+
+    With an issue type, they come from the create screen's `priority` field (its allowed values:
+    what this project really offers, readable with `read:jira-work`). Otherwise, or when priority
+    is not on that screen, from `priority/search`, which OAuth needs `manage:jira-configuration`
+    for (API-NOTES §12.4); without that scope the answer is "not known", so not the default five."""
+    if issue_type_id:
+        screen = next(
+            (f for f in create_fields(connection, project_id, issue_type_id) if f.field_id == "priority"),
+            None,
+        )
+        if screen is not None and screen.allowed_values:
+            found = [
+                Choice(id=str(v["id"]), name=str(v.get("name") or v["id"]))
+                for v in screen.allowed_values
+                if v.get("id")
+            ]
+            return found, _default_five(found)
+    try:
+        page = client_for(connection).search_priorities(project_ids=[project_id], max_results=50)
+    except JiraAuthError as exc:
+        if exc.reason != "missing_scope":
+            raise
+        return [], False
     found = [
         Choice(id=str(p["id"]), name=str(p.get("name") or p["id"]))
         for p in page.get("values", [])
         if isinstance(p, dict) and p.get("id")
     ]
-    return found, sorted(c.name for c in found) == sorted(DEFAULT_PRIORITIES)
+    return found, _default_five(found)
+
+
+def _default_five(found: list[Choice]) -> bool:
+    return sorted(c.name for c in found) == sorted(DEFAULT_PRIORITIES)
 
 
 def statuses(connection: JiraConnection, project: str, issue_type_id: str) -> list[StatusChoice]:
@@ -133,3 +180,8 @@ def statuses(connection: JiraConnection, project: str, issue_type_id: str) -> li
 
 def _dicts(items: Iterator[Any]) -> Iterator[dict[str, Any]]:
     return (item for item in items if isinstance(item, dict))
+
+
+def default_status_map(found: list[StatusChoice]) -> dict[str, str]:
+    """Each Jira status id → the report status its category means (new when unknown)."""
+    return {status.id: STATUS_BY_CATEGORY.get(status.category, Status.NEW) for status in found}

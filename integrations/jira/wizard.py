@@ -46,6 +46,8 @@ DRAFT_FIELDS = (
     "issue_type_name",
     "default_assignee",
     "default_assignee_name",
+    "status_map",
+    "priority_two_way",
 )
 DATETIMES = {"secret_expires_at", "access_expires_at", "credentials_set_at"}
 
@@ -93,6 +95,10 @@ def draft_load(
             setattr(connection, name, parse_datetime(value) if value else None)
         elif name == "connect_installation_id":
             setattr(connection, name, value or None)
+        elif name == "status_map":
+            setattr(connection, name, dict(value or {}))
+        elif name == "priority_two_way":
+            setattr(connection, name, bool(value))
         else:
             setattr(connection, name, value or "")
     connection.credentials = decrypt(stored["credentials"]) if stored.get("credentials") else ""

@@ -145,3 +145,21 @@ def test_converted_values_of_every_mappable_type_create_an_issue(basic: JiraConn
     assert stored["customfield_10057"]["value"] == "S2"
     assert stored["customfield_10061"] == "https://bugbridge.example/apps/1/reports/7/"
     assert stored["customfield_10051"]["type"] == "doc"
+
+
+def test_priorities_come_from_the_create_screen_without_the_configuration_scope(
+    app: App, jira: dict[str, str]
+) -> None:
+    scoped = services.jira_draft_from_credentials(
+        app=app,
+        auth_type=AuthType.SCOPED_TOKEN,
+        site_url=jira["site_url"],
+        email=jira["service_account_email"],
+        api_token=jira["scoped_api_token"],
+    )
+    sandbox.ApiToken.objects.filter(scoped=True).update(scopes=["read:jira-work", "read:jira-user"])
+    web = _project_id("WEB")
+    assert setup.priorities(scoped, web) == ([], False)  # priority/search needs more: "not known"
+    bug = next(t for t in setup.issue_types(scoped, web) if t.name == "Bug")
+    found, default_five = setup.priorities(scoped, web, bug.id)
+    assert default_five and sorted(p.name for p in found) == sorted(setup.DEFAULT_PRIORITIES)

@@ -90,3 +90,39 @@ def test_choices_jira_does_not_offer_are_refused_in_place(
     assert stranger.status_code == 400 and b"cannot be assigned issues" in stranger.content
     loaded = wizard.draft_load(web.session, app.pk, app)
     assert loaded is not None and loaded[0].project_id == ""  # nothing half-chosen was kept
+
+
+def test_priority_table_and_status_rows_default_from_categories(
+    web: Client, app: App, jira: dict[str, str]
+) -> None:
+    _authenticated(web, app, jira)
+    url = f"/apps/{app.pk}/settings/integrations/jira/setup/"
+    web_page = web.get(url, {"project": _project("WEB")}).content.decode()
+    assert "Blocker</td><td>Highest" in web_page and "sync both ways" in web_page
+    ops_page = web.get(url, {"project": _project("OPS")}).content.decode()
+    assert "uses its own priorities" in ops_page and "will not be synced" in ops_page
+
+    statuses = list(sandbox.Status.objects.filter(site__name="acme"))
+    done = next(s for s in statuses if s.category == "done")
+    assert f'name="status-{done.status_id}"' in web_page
+    bug = next(t for t in sandbox.IssueType.objects.filter(site__name="acme") if t.name == "Bug")
+    chosen = {f"status-{done.status_id}": "in_progress"}  # the admin overrides one row
+    saved = web.post(url, {"project": _project("WEB"), "issue_type": bug.type_id, "assignee": "", **chosen})
+    assert saved.status_code == 302
+    loaded = wizard.draft_load(web.session, app.pk, app)
+    assert loaded is not None
+    draft = loaded[0]
+    assert draft.priority_two_way is True
+    assert draft.status_map[str(done.status_id)] == "in_progress"
+    new = next(s for s in statuses if s.category == "new")
+    assert draft.status_map[str(new.status_id)] == "new"
+
+    ops = web.post(url, {"project": _project("OPS"), "issue_type": bug.type_id, "assignee": ""})
+    assert ops.status_code == 302 and ops["Location"].endswith("/integrations/jira/")
+    loaded = wizard.draft_load(web.session, app.pk, app)
+    assert loaded is not None and loaded[0].priority_two_way is False
+
+    web.post(url, {"project": _project("WEB"), "issue_type": bug.type_id, "assignee": "", **chosen})
+    assert web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/").status_code == 302
+    stored = JiraConnection.objects.get(app=app)
+    assert stored.status_map == draft.status_map and stored.priority_two_way is True
