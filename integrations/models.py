@@ -55,6 +55,7 @@ class JiraConnection(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Connected"
         NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
+        DISCONNECTED = "disconnected", "Disconnected"
 
     app = models.OneToOneField(App, on_delete=models.CASCADE, related_name="jira_connection")
     auth_type = models.CharField(max_length=32, choices=AuthType.choices)

@@ -433,3 +433,22 @@ def _managers(app: App) -> list[str]:
         .exclude(user__email="")
         .values_list("user__email", flat=True)
     )
+
+
+@transaction.atomic
+def jira_connection_disconnect(*, connection: JiraConnection) -> None:
+    """Forget the credentials and stop using the connection. The row stays, so what was linked
+    to Jira through it keeps its history; connecting again reuses it. (Webhooks registered in
+    Jira arrive with the webhook issue, and will be removed here.)"""
+    row = JiraConnection.objects.select_for_update().get(pk=connection.pk)
+    row.credentials = ""
+    row.credentials_set_at = None
+    row.access_expires_at = None
+    row.secret_expires_at = None
+    row.refresh_lease_until = None
+    row.expiry_reminder_days = None
+    row.connect_installation = None
+    row.status = JiraConnection.Status.DISCONNECTED
+    row.updated_at = timezone.now()
+    row.save()
+    logger.info("jira.connection.disconnected", extra={"app": row.app_id, "auth_type": row.auth_type})

@@ -11,6 +11,7 @@ urlpatterns = [
     path(jira + "credentials/<str:auth_type>/", views.jira_credentials, name="jira_credentials"),
     path(jira + "connect-status/", views.jira_connect_status, name="jira_connect_status"),
     path(jira + "setup/", views.jira_setup, name="jira_setup"),
+    path(jira + "disconnect/", views.jira_disconnect, name="jira_disconnect"),
     path(jira + "draft/site/", views.jira_draft_site, name="jira_draft_site"),
     path(jira + "draft/save/", views.jira_draft_save, name="jira_draft_save"),
     path(jira + "draft/discard/", views.jira_draft_discard, name="jira_draft_discard"),

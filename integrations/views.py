@@ -438,3 +438,25 @@ def _add_tables(context: dict[str, Any], draft: JiraConnection, data: Any, proje
         (status, data.get(f"status-{status.id}") or current.get(status.id, "new")) for status in found
     ]
     context["report_statuses"] = BugStatus.choices
+
+
+@require_http_methods(["GET", "POST"])
+def jira_disconnect(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    connection = selectors.connection_for_app(app=app)
+    if connection is None or connection.status == JiraConnection.Status.DISCONNECTED:
+        raise Http404("No Jira connection to disconnect.")
+    if request.method == "POST":
+        services.jira_connection_disconnect(connection=connection)
+        messages.success(request, f"{app.name} is disconnected from Jira. Its credentials are deleted.")
+        return redirect("jira_settings", app_id=app.pk)
+    context = {
+        "title": f"Disconnect {app.name} from Jira?",
+        "body": f"Bugbridge deletes the credentials it holds for {connection.site_url} and stops sending "
+        "reports there. Issues already created in Jira stay, and so do their links here. You can "
+        "connect again at any time.",
+        "action": "Disconnect",
+        "danger": True,
+        "cancel_url": reverse("jira_settings", kwargs={"app_id": app.pk}),
+    }
+    return render(request, "confirm.html", context)
