@@ -452,3 +452,26 @@ def jira_connection_disconnect(*, connection: JiraConnection) -> None:
     row.updated_at = timezone.now()
     row.save()
     logger.info("jira.connection.disconnected", extra={"app": row.app_id, "auth_type": row.auth_type})
+
+
+def jira_draft_from_connection(*, connection: JiraConnection) -> JiraConnection:
+    """A draft holding everything the saved connection has (credentials included), so the wizard
+    can reopen with the saved values; saving it updates the same row."""
+    draft = JiraConnection(app=connection.app)
+    for name in (
+        "auth_type",
+        "site_url",
+        "cloud_id",
+        "credentials",
+        "credentials_set_at",
+        "access_expires_at",
+        "secret_expires_at",
+        "connect_installation_id",
+        "account_id",
+        "identity_name",
+        "identity_email",
+        "last_success_at",
+        *SETUP_FIELDS,
+    ):
+        setattr(draft, name, getattr(connection, name))
+    return draft

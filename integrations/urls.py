@@ -12,6 +12,7 @@ urlpatterns = [
     path(jira + "connect-status/", views.jira_connect_status, name="jira_connect_status"),
     path(jira + "setup/", views.jira_setup, name="jira_setup"),
     path(jira + "disconnect/", views.jira_disconnect, name="jira_disconnect"),
+    path(jira + "reconfigure/", views.jira_reconfigure, name="jira_reconfigure"),
     path(jira + "draft/site/", views.jira_draft_site, name="jira_draft_site"),
     path(jira + "draft/save/", views.jira_draft_save, name="jira_draft_save"),
     path(jira + "draft/discard/", views.jira_draft_discard, name="jira_draft_discard"),

@@ -460,3 +460,14 @@ def jira_disconnect(request: HttpRequest, app_id: int) -> HttpResponse:
         "cancel_url": reverse("jira_settings", kwargs={"app_id": app.pk}),
     }
     return render(request, "confirm.html", context)
+
+
+@require_POST
+def jira_reconfigure(request: HttpRequest, app_id: int) -> HttpResponse:
+    """Reopen Set up with the saved connection's values (the credentials stay as they are)."""
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    connection = selectors.connection_for_app(app=app)
+    if connection is None or connection.status == JiraConnection.Status.DISCONNECTED:
+        raise Http404("No Jira connection to reconfigure.")
+    wizard.draft_save(request.session, app.pk, services.jira_draft_from_connection(connection=connection))
+    return redirect("jira_setup", app_id=app.pk)

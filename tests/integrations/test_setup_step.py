@@ -126,3 +126,26 @@ def test_priority_table_and_status_rows_default_from_categories(
     assert web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/").status_code == 302
     stored = JiraConnection.objects.get(app=app)
     assert stored.status_map == draft.status_map and stored.priority_two_way is True
+
+
+def test_reconfigure_reopens_set_up_with_the_saved_values(
+    web: Client, app: App, jira: dict[str, str]
+) -> None:
+    _authenticated(web, app, jira)
+    url = f"/apps/{app.pk}/settings/integrations/jira/setup/"
+    bug = next(t for t in sandbox.IssueType.objects.filter(site__name="acme") if t.name == "Bug")
+    web.post(url, {"project": _project("WEB"), "issue_type": bug.type_id, "assignee": "unassigned"})
+    web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/")
+    saved = JiraConnection.objects.get(app=app)
+    assert wizard.draft_load(web.session, app.pk, app) is None
+
+    reopened = web.post(f"/apps/{app.pk}/settings/integrations/jira/reconfigure/")
+    assert reopened.status_code == 302 and reopened["Location"] == url
+    page = web.get(url).content.decode()
+    assert f'value="{_project("WEB")}" selected' in page and 'value="unassigned" checked' in page
+
+    web.post(url, {"project": _project("MOB"), "issue_type": bug.type_id, "assignee": ""})
+    web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/")
+    again = JiraConnection.objects.get(app=app)
+    assert again.pk == saved.pk and again.project_key == "MOB"
+    assert again.secrets() == saved.secrets() and again.credentials_set_at == saved.credentials_set_at
