@@ -49,6 +49,15 @@ def test_without_debug_the_database_url_has_no_default():
     assert "DATABASE_URL" in result.stderr
 
 
+def test_makemigrations_check_needs_no_deployment_secrets(tmp_path):
+    # A fresh checkout: no DEBUG, no SECRET_KEY (the database only so var/ stays untouched).
+    result = _manage(
+        "makemigrations", "--check", "--dry-run", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "No changes detected" in result.stdout
+
+
 def test_development_defaults_need_nothing_set(tmp_path):
     result = _manage("check", env={"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
     assert result.returncode == 0, result.stderr
