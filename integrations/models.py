@@ -107,6 +107,31 @@ class JiraConnection(models.Model):
     def __str__(self) -> str:
         return f"{self.app} → {self.site_url}"
 
+    # What a draft carries to the saved row (and Reconfigure back), besides `credentials`: who
+    # and where, the secret's dates, and the Set up choices. By attribute name.
+    CARRIED = (
+        "auth_type",
+        "site_url",
+        "cloud_id",
+        "credentials_set_at",
+        "access_expires_at",
+        "secret_expires_at",
+        "connect_installation_id",
+        "account_id",
+        "identity_name",
+        "identity_email",
+        "last_success_at",
+        "project_id",
+        "project_key",
+        "project_name",
+        "issue_type_id",
+        "issue_type_name",
+        "default_assignee",
+        "default_assignee_name",
+        "status_map",
+        "priority_two_way",
+    )
+
     def secrets(self) -> dict[str, Any]:
         """The decrypted secrets (an empty dict when none are stored)."""
         if not self.credentials:

@@ -29,6 +29,8 @@ from .jira import connect, oauth, setup
 from .jira.auth import client_for
 from .jira.auth.base import BearerAuth
 from .jira.auth.oauth2 import store_grant
+from .jira.auth.oauth_service_account import access_token as service_account_token
+from .jira.auth.scoped_token import tenant_cloud_id
 from .jira.client import JiraClient
 from .jira.errors import JiraAuthError, JiraError
 from .jira.site_url import normalize_site_url
@@ -129,13 +131,9 @@ def jira_draft_from_credentials(
     else:
         raise ValueError(f"{auth_type} is not entered by hand")
     if auth_type == AuthType.SCOPED_TOKEN:
-        from .jira.auth.scoped_token import tenant_cloud_id
-
         draft.cloud_id = tenant_cloud_id(site)
     elif auth_type == AuthType.OAUTH_SERVICE_ACCOUNT:
-        from .jira.auth.oauth_service_account import access_token
-
-        token = access_token(draft)
+        token = service_account_token(draft)
         matching = [r for r in _resources(BearerAuth(token)) if r.url.rstrip("/") == site]
         if not matching:
             raise JiraAuthError(
@@ -146,20 +144,6 @@ def jira_draft_from_credentials(
         draft.cloud_id = matching[0].cloud_id
     jira_connection_identify(connection=draft)
     return draft
-
-
-# What the Set up step chooses, kept on the draft and saved with it.
-SETUP_FIELDS = (
-    "project_id",
-    "project_key",
-    "project_name",
-    "issue_type_id",
-    "issue_type_name",
-    "default_assignee",
-    "default_assignee_name",
-    "status_map",
-    "priority_two_way",
-)
 
 
 def jira_draft_setup(
@@ -209,21 +193,7 @@ def jira_draft_setup(
 def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
     """Store the draft as the app's connection (replacing the one it had)."""
     connection = JiraConnection.objects.select_for_update().filter(app=app).first() or JiraConnection(app=app)
-    for name in (
-        "auth_type",
-        "site_url",
-        "cloud_id",
-        "credentials",
-        "credentials_set_at",
-        "access_expires_at",
-        "secret_expires_at",
-        "connect_installation",
-        "account_id",
-        "identity_name",
-        "identity_email",
-        "last_success_at",
-        *SETUP_FIELDS,
-    ):
+    for name in ("credentials", *JiraConnection.CARRIED):
         setattr(connection, name, getattr(draft, name))
     connection.status = JiraConnection.Status.ACTIVE
     connection.expiry_reminder_days = None  # new credentials: reminders start over
@@ -458,20 +428,6 @@ def jira_draft_from_connection(*, connection: JiraConnection) -> JiraConnection:
     """A draft holding everything the saved connection has (credentials included), so the wizard
     can reopen with the saved values; saving it updates the same row."""
     draft = JiraConnection(app=connection.app)
-    for name in (
-        "auth_type",
-        "site_url",
-        "cloud_id",
-        "credentials",
-        "credentials_set_at",
-        "access_expires_at",
-        "secret_expires_at",
-        "connect_installation_id",
-        "account_id",
-        "identity_name",
-        "identity_email",
-        "last_success_at",
-        *SETUP_FIELDS,
-    ):
+    for name in ("credentials", *JiraConnection.CARRIED):
         setattr(draft, name, getattr(connection, name))
     return draft

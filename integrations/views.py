@@ -56,12 +56,11 @@ def jira_settings(request: HttpRequest, app_id: int) -> HttpResponse:
     return _page(request, app, chosen=request.GET.get("type", ""))
 
 
-def _stored(request: HttpRequest, app: App) -> JiraConnection | None:
+def _stored(
+    loaded: tuple[JiraConnection, str, dict[str, Any]] | None, connection: JiraConnection | None
+) -> JiraConnection | None:
     """Whose secrets an empty secret field keeps: the draft, else the saved connection."""
-    loaded = wizard.draft_load(request.session, app.pk, app)
-    if loaded is not None and loaded[0].auth_type:
-        return loaded[0]
-    return selectors.connection_for_app(app=app)
+    return loaded[0] if loaded is not None and loaded[0].auth_type else connection
 
 
 def _page(
@@ -75,7 +74,8 @@ def _page(
     """The page; an htmx request for another authentication type gets just that type's part."""
     loaded = wizard.draft_load(request.session, app.pk, app)
     draft, extra = (loaded[0], loaded[2]) if loaded and loaded[0].auth_type else (None, {})
-    stored = _stored(request, app)
+    connection = selectors.connection_for_app(app=app)
+    stored = _stored(loaded, connection)
     if bound is not None:
         chosen = bound.auth_type
     elif chosen not in AuthType.values:
@@ -83,7 +83,7 @@ def _page(
     form_class = CREDENTIAL_FORMS.get(chosen)
     context = {
         "app": app,
-        "connection": selectors.connection_for_app(app=app),
+        "connection": connection,
         "draft": draft,
         "resources": extra.get("resources") or [],
         "pending": wizard.pending_sign_in(request.session, app.pk),
@@ -117,7 +117,8 @@ def jira_credentials(request: HttpRequest, app_id: int, auth_type: str) -> HttpR
     form_class = CREDENTIAL_FORMS.get(auth_type)
     if form_class is None:
         raise Http404("No such authentication type.")
-    form = form_class(request.POST, stored=_stored(request, app))
+    stored = _stored(wizard.draft_load(request.session, app.pk, app), selectors.connection_for_app(app=app))
+    form = form_class(request.POST, stored=stored)
     if form.is_valid():
         try:
             draft = services.jira_draft_from_credentials(

@@ -27,29 +27,8 @@ from ..models import JiraConnection
 DRAFTS = "jira_drafts"
 STATES = "jira_oauth_states"
 STATE_TTL = timedelta(minutes=10)
-# Plain (non-secret) draft columns kept in the session as they are.
-DRAFT_FIELDS = (
-    "auth_type",
-    "site_url",
-    "cloud_id",
-    "account_id",
-    "identity_name",
-    "identity_email",
-    "secret_expires_at",
-    "access_expires_at",
-    "credentials_set_at",
-    "connect_installation_id",
-    "project_id",
-    "project_key",
-    "project_name",
-    "issue_type_id",
-    "issue_type_name",
-    "default_assignee",
-    "default_assignee_name",
-    "status_map",
-    "priority_two_way",
-)
-DATETIMES = {"secret_expires_at", "access_expires_at", "credentials_set_at"}
+# The model's fields by attribute name: a draft's values go back through their own types.
+_FIELDS = {field.attname: field for field in JiraConnection._meta.concrete_fields}
 
 
 @dataclass(frozen=True)
@@ -72,7 +51,7 @@ def draft_save(
     """Keep this unsaved connection as the app's draft; its id (new unless `extra` keeps one)."""
     drafts = dict(session.get(DRAFTS, {}))
     previous = drafts.get(str(app_id), {})
-    stored: dict[str, Any] = {name: _plain(getattr(connection, name)) for name in DRAFT_FIELDS}
+    stored: dict[str, Any] = {name: _plain(getattr(connection, name)) for name in JiraConnection.CARRIED}
     stored["credentials"] = encrypt(connection.credentials) if connection.credentials else ""
     stored["id"] = (extra or {}).get("id") or previous.get("id") or secrets.token_urlsafe(12)
     stored["extra"] = {k: v for k, v in (extra or {}).items() if k != "id"}
@@ -89,18 +68,10 @@ def draft_load(
     if not stored:
         return None
     connection = JiraConnection(app=app)
-    for name in DRAFT_FIELDS:
-        value = stored.get(name)
-        if name in DATETIMES:
-            setattr(connection, name, parse_datetime(value) if value else None)
-        elif name == "connect_installation_id":
-            setattr(connection, name, value or None)
-        elif name == "status_map":
-            setattr(connection, name, dict(value or {}))
-        elif name == "priority_two_way":
-            setattr(connection, name, bool(value))
-        else:
-            setattr(connection, name, value or "")
+    for name in JiraConnection.CARRIED:
+        field, value = _FIELDS[name], stored.get(name)
+        # None is the field's own empty value ("" for text, {} for the status map, None for dates).
+        setattr(connection, name, field.get_default() if value is None else field.to_python(value))
     connection.credentials = decrypt(stored["credentials"]) if stored.get("credentials") else ""
     return connection, str(stored["id"]), dict(stored.get("extra") or {})
 

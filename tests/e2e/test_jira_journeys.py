@@ -19,6 +19,7 @@ from bugs.management.commands.seed_demo import DEMO_SLUG
 from bugs.models import App
 from integrations.jira_sandbox.seed import credentials
 from integrations.models import AuthType, JiraConnection
+from tests.integrations.conftest import point_at_sandbox
 
 from .test_browser import IOS, log_in
 
@@ -30,12 +31,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "jira"
 def demo_with_jira(transactional_db: None, live_server: LiveServer, settings: Any) -> Iterator[App]:
     """The demo organization and the sandbox Jira, with the product's Atlassian URLs pointing at
     the live server (the sandbox registers its OAuth callback from SITE_URL when seeded)."""
-    base = live_server.url
-    settings.SITE_URL = base
-    settings.ATLASSIAN_AUTH_URL = f"{base}/sandbox/jira/auth"
-    settings.ATLASSIAN_API_URL = f"{base}/sandbox/jira/api"
-    settings.JIRA_CONNECT_INSTALL_KEYS_URL = f"{base}/sandbox/jira/connect/keys"
-    settings.ALLOWED_HOSTS = ["*"]
+    point_at_sandbox(settings, live_server.url)
     call_command("seed_demo", "--allow-without-debug", "--reports", "5", stdout=io.StringIO())
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield App.objects.get(organization__slug=DEMO_SLUG, name=IOS)

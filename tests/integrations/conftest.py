@@ -15,15 +15,21 @@ from integrations.jira_sandbox.seed import credentials, sandbox_seed
 from ..conftest import login
 
 
-@pytest.fixture
-def jira(live_server: LiveServer, settings: Any) -> Iterator[dict[str, str]]:
-    """The sandbox seeded behind a live server, and the product's settings pointing at it."""
-    base = live_server.url
+def point_at_sandbox(settings: Any, base: str) -> None:
+    """The settings that name Atlassian's hosts, pointed at the sandbox behind `base` (they are
+    derived from SITE_URL when the settings load, so a live server's URL must be set on each)."""
     settings.SITE_URL = base
     settings.ATLASSIAN_AUTH_URL = f"{base}/sandbox/jira/auth"
     settings.ATLASSIAN_API_URL = f"{base}/sandbox/jira/api"
     settings.JIRA_CONNECT_INSTALL_KEYS_URL = f"{base}/sandbox/jira/connect/keys"
     settings.ALLOWED_HOSTS = ["*"]
+
+
+@pytest.fixture
+def jira(live_server: LiveServer, settings: Any) -> Iterator[dict[str, str]]:
+    """The sandbox seeded behind a live server, and the product's settings pointing at it."""
+    base = live_server.url
+    point_at_sandbox(settings, base)
     sandbox_seed()
     yield {**credentials(), "site_url": f"{base}/sandbox/jira/site/acme", "base": base}
 
