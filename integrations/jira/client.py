@@ -77,6 +77,7 @@ class Endpoint:
 
 API = "/rest/api/3"
 MYSELF = Endpoint("GET", f"{API}/myself", True)
+MY_PERMISSIONS = Endpoint("GET", f"{API}/mypermissions", True)
 # Absolute, on ATLASSIAN_API_URL (not under the base URL), with the same auth.
 ACCESSIBLE_RESOURCES = Endpoint("GET", "/oauth/token/accessible-resources", True)
 PROJECT_SEARCH = Endpoint("GET", f"{API}/project/search", True)
@@ -447,6 +448,21 @@ class JiraClient:
         """The calling user (`accountId`, `displayName`, `timeZone`...). Needs a logged-in user,
         so it is the way to prove credentials work (an anonymous caller gets 401)."""
         return self._object(MYSELF, params=_params(expand=expand))
+
+    def my_permissions(
+        self, permissions: Sequence[str], *, project_key: str | None = None
+    ) -> dict[str, bool]:
+        """Whether the caller holds each permission key (`DELETE_ISSUES`, `ADMINISTER`...): in
+        `project_key`, else in any project (global keys ignore the project). Jira wants at least one
+        key and refuses unknown ones with a 400; a key missing from its answer counts as not held."""
+        if not permissions:
+            raise ValueError("ask about at least one permission")
+        params = _params(projectKey=project_key, permissions=",".join(permissions))
+        held = self._object(MY_PERMISSIONS, params=params).get("permissions") or {}
+        return {
+            key: isinstance(held.get(key), dict) and held[key].get("havePermission") is True
+            for key in permissions
+        }
 
     def accessible_resources(self) -> list[JSON]:
         """Sites this OAuth token can reach: `[{id (cloudId), url, name, scopes}]`. Lives on

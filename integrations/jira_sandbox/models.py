@@ -82,14 +82,25 @@ class Account(models.Model):
 
 
 class SiteAccess(models.Model):
-    """Product access to a site; admins may register admin webhooks and approve 3LO apps."""
+    """Product access to a site; admins may register admin webhooks and approve 3LO apps.
+
+    Everyone with access holds every project permission (one permission scheme for the whole
+    site), except *Delete issues*, which Jira's default scheme gives to administrators only and
+    many sites keep from their integration users: `can_delete_issues` turns it off for one account.
+    """
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE)
     account = models.ForeignKey(Account, on_delete=models.CASCADE)
     is_admin = models.BooleanField(default=False)
+    # Site admins may always delete; off, `DELETE /issue/{key}` is a 403 and mypermissions says so.
+    can_delete_issues = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "account"], name="sandbox_siteaccess_unique")]
+
+    @property
+    def may_delete_issues(self) -> bool:
+        return self.is_admin or self.can_delete_issues
 
 
 class ApiToken(models.Model):

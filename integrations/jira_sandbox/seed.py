@@ -134,7 +134,9 @@ ALWAYS_ON_SCREEN = [
     ("duedate", False),
 ]
 
-# People: (key, display name, email, account type, site admin on acme)
+# People: (key, display name, email, account type, site admin on acme). Every seeded access may
+# delete issues (`SiteAccess.can_delete_issues`, on by default; site admins always may): turn it
+# off for an account to see the 403 and `havePermission: false` of a site that withholds it.
 PEOPLE = [
     ("alice", "Alice Admin", "alice@acme.example", "atlassian", True),
     ("bob", "Bob Builder", "bob@acme.example", "atlassian", False),

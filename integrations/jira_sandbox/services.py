@@ -5,7 +5,7 @@ whichever door it came through: ids come from the Site's counters (under a row l
 `updated` and search-index moment move, its IssueLabel rows follow `labels`, a ChangelogEntry
 lists what changed as Jira lists it, and the matching webhook event is raised in the same
 transaction (events.py). Invalid input raises `validation.ValidationFailed`; an unknown issue
-raises `responses.not_found()`.
+raises `responses.not_found()`, a missing permission `responses.forbidden()`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from .models import (
     Priority,
     Project,
     Site,
+    SiteAccess,
     Status,
     Transition,
 )
-from .responses import not_found
+from .responses import forbidden, not_found
 from .validation import ADF_REQUIRED, Changes, ValidationFailed, current_value, is_adf, is_empty
 
 # What an issue query joins. The project (with its lead), issue type, status, priority and
@@ -387,8 +388,20 @@ def issue_transition(
     return entry
 
 
+DELETE_FORBIDDEN = "You do not have permission to delete issues in this project."
+
+
+def may_delete_issues(site: Site, account: Account) -> bool:
+    """*Delete issues*: site admins always; anyone else with access unless their access turns it off."""
+    access = SiteAccess.objects.filter(site=site, account=account).first()
+    return access is not None and access.may_delete_issues
+
+
 @transaction.atomic
 def issue_delete(*, issue: Issue, actor: Account | None) -> None:
-    """Delete the issue (its comments, attachments, labels and changelog go with it)."""
+    """Delete the issue (its comments, attachments, labels and changelog go with it). An actor
+    without *Delete issues* gets Jira's 403; no actor is the sandbox itself, which may."""
+    if actor is not None and not may_delete_issues(issue.site, actor):
+        raise forbidden(DELETE_FORBIDDEN)
     events.issue_deleted(issue, actor)
     issue.delete()

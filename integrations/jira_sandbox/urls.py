@@ -8,7 +8,7 @@ site/<name>/…                  a site (`<name>.atlassian.net`): REST, `_edge/t
 from django.urls import include, path
 
 from . import connect, oauth
-from .api import attachments, comments, issues, meta, search, webhooks
+from .api import attachments, comments, issues, meta, permissions, search, webhooks
 from .ui import urls as ui_urls
 
 app_name = "jira_sandbox"
@@ -16,6 +16,7 @@ app_name = "jira_sandbox"
 # One list serves both the site URL and the gateway; the broadest patterns (issue/<key>) go last.
 rest_api_3 = [
     *meta.urlpatterns,
+    *permissions.urlpatterns,
     *search.urlpatterns,
     *webhooks.urlpatterns,
     *comments.urlpatterns,

@@ -261,8 +261,8 @@ def _project_search(ctx: Ctx) -> dict[str, Any]:
     action = ctx.request.GET.get("action", "view")
     if action not in PROJECT_ACTIONS:
         raise bad_request([f"The value '{action}' is invalid for the parameter 'action'."])
-    # The sandbox grants every project permission to everyone with site access, so `action`
-    # (view, browse, edit, create) never narrows the list.
+    # The sandbox grants these project permissions to everyone with site access (only Delete
+    # issues and the admin ones vary: permissions.py), so `action` never narrows the list.
     start = ctx.query_int("startAt", 0)
     size = ctx.query_int("maxResults", 50, maximum=PROJECT_PAGE_LIMIT)
     projects = _order(_project_filters(ctx), ctx.request.GET.get("orderBy", "key") or "key")

@@ -28,6 +28,7 @@ from integrations.jira.errors import (
     JiraRateLimited,
     JiraRedirected,
     JiraUnavailable,
+    JiraValidationError,
 )
 
 from . import spec
@@ -116,6 +117,15 @@ CASES = [
         "/rest/api/3/myself",
         "myself",
         result=lambda r: r["accountId"] == "5b10ac8d82e05b22cc7d4ef5",
+    ),
+    Case(
+        "my_permissions",
+        lambda c: c.my_permissions(["DELETE_ISSUES", "CREATE_ISSUES"], project_key="APP"),
+        "GET",
+        "/rest/api/3/mypermissions",
+        "my_permissions",
+        query={"projectKey": ["APP"], "permissions": ["DELETE_ISSUES,CREATE_ISSUES"]},
+        result=lambda r: r == {"DELETE_ISSUES": False, "CREATE_ISSUES": True},
     ),
     Case(
         "accessible_resources",
@@ -1115,3 +1125,74 @@ def test_logs_carry_events_and_never_secrets(client: JiraClient, caplog: pytest.
     dumped = " ".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert TOKEN not in dumped and BASIC not in dumped and "Authorization" not in dumped
     assert TOKEN not in repr(client)
+
+
+# --- permissions ------------------------------------------------------------------------------------
+
+MY_PERMISSIONS_URL = f"{SITE}/rest/api/3/mypermissions"
+
+
+@responses.activate
+def test_my_permissions_without_a_project_asks_globally(client: JiraClient) -> None:
+    answer = {
+        "permissions": {
+            "ADMINISTER": {
+                "id": "0",
+                "key": "ADMINISTER",
+                "name": "Administer Jira",
+                "type": "GLOBAL",
+                "description": "Create and administer projects, issue types, fields, workflows, and schemes.",
+                "havePermission": True,
+            }
+        }
+    }
+    responses.add("GET", MY_PERMISSIONS_URL, json=answer)
+
+    held = client.my_permissions(["ADMINISTER"])
+
+    assert held == {"ADMINISTER": True}
+    assert sent_query(responses.calls[0].request) == {"permissions": ["ADMINISTER"]}
+    reason = spec.spec_skip_reason()
+    if reason is None:
+        spec.validate_request(responses.calls[0].request)
+
+
+@responses.activate
+def test_my_permissions_counts_a_key_missing_from_the_answer_as_not_held(client: JiraClient) -> None:
+    responses.add("GET", MY_PERMISSIONS_URL, json={"permissions": {"EDIT_ISSUES": {"key": "EDIT_ISSUES"}}})
+
+    held = client.my_permissions(["EDIT_ISSUES", "DELETE_ISSUES"], project_key="APP")
+
+    assert held == {"EDIT_ISSUES": False, "DELETE_ISSUES": False}
+
+
+@responses.activate
+def test_my_permissions_answered_anonymously_is_an_auth_error(client: JiraClient) -> None:
+    # Jira answers mypermissions to anonymous callers: a refused token must not read as "not held".
+    responses.add(
+        "GET",
+        MY_PERMISSIONS_URL,
+        json=fixture("my_permissions"),
+        headers={"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"},
+    )
+
+    with pytest.raises(JiraAuthError) as caught:
+        client.my_permissions(["DELETE_ISSUES"], project_key="APP")
+
+    assert caught.value.reason == "anonymous"
+
+
+@responses.activate
+def test_my_permissions_unknown_key_is_a_validation_error_and_none_is_refused(client: JiraClient) -> None:
+    responses.add(
+        "GET",
+        MY_PERMISSIONS_URL,
+        status=400,
+        json={"errorMessages": ["Permission key 'NOPE' is not valid."], "errors": {}},
+    )
+
+    with pytest.raises(JiraValidationError):
+        client.my_permissions(["NOPE"])
+    with pytest.raises(ValueError):
+        client.my_permissions([])
+    assert len(responses.calls) == 1
