@@ -760,3 +760,108 @@ def validate_mapping(mappings: Sequence[MappingRow]) -> list[MappingError]:
         if problem:
             errors.append(MappingError(index, fid, problem))
     return errors
+
+
+# --- fixed values ---------------------------------------------------------------------------------
+#
+# A field the create screen requires, that no report value fills, can be given one value for every
+# issue. The wizard posts what the admin typed or picked; these turn it into the field's create
+# JSON. The free-form kinds reuse the converters through a synthetic source, so a fixed value is
+# held to exactly the rules a report value is.
+
+# Target kind → the source kind a typed value is read as.
+FIXED_SOURCE_KINDS: dict[str, str] = {
+    "textfield": "text",
+    "textarea": "long_text",
+    "url": "url",
+    "float": "number",
+    "datepicker": "date",
+    "datetime": "date",  # a datetime-local value has no offset: _moment reads it as UTC
+    "labels": "tags",
+}
+# Target kind → the HTML input the wizard shows; kinds missing here take no fixed value.
+FIXED_INPUTS: dict[str, str] = {
+    "textfield": "text",
+    "textarea": "textarea",
+    "url": "url",
+    "float": "number",
+    "datepicker": "date",
+    "datetime": "datetime-local",
+    "labels": "text",  # comma-separated
+    "select": "select",
+    "radiobuttons": "select",
+    "multiselect": "multiselect",
+    "multicheckboxes": "multiselect",
+}
+ENTER_A_VALUE = "enter a value"
+CHOOSE_AN_OPTION = "choose an option"
+OPTION_GONE = "the field does not offer that option any more: choose again"
+
+
+def fixed_input(jira_field: Mapping[str, Any]) -> str:
+    """The HTML input kind for a fixed value of this field, or "none" when it cannot take one."""
+    return FIXED_INPUTS.get(target_kind(jira_field.get("schema")), "none")
+
+
+def _fixed_ids(raw: object) -> list[str]:
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    ids: list[str] = []
+    for item in items:
+        text = item.strip() if isinstance(item, str) else ""
+        if text and text not in ids:
+            ids.append(text)
+    return ids
+
+
+def _allowed_ids(jira_field: Mapping[str, Any]) -> set[str] | None:
+    allowed = _allowed_options(jira_field)
+    return None if allowed is None else {option["id"] for option in allowed if "id" in option}
+
+
+def _fixed_options(jira_field: Mapping[str, Any], raw: object, *, many: bool) -> Result:
+    if not many and not isinstance(raw, str):
+        return Skip(CHOOSE_AN_OPTION)
+    ids = _fixed_ids(raw)
+    if not ids:
+        return Skip(CHOOSE_AN_OPTION)
+    allowed = _allowed_ids(jira_field)
+    if allowed is not None and any(option_id not in allowed for option_id in ids):
+        return Skip(OPTION_GONE)
+    options = [{"id": option_id} for option_id in ids]
+    return Converted(options if many else options[0])
+
+
+def _blank(raw: object) -> bool:
+    if isinstance(raw, str):
+        return not raw.strip()
+    if isinstance(raw, list | tuple):
+        return all(_blank(item) for item in raw)
+    return not _given(raw)
+
+
+def _fixed_free(kind: str, raw: object) -> Result:
+    if kind == "labels" and isinstance(raw, str):
+        raw = raw.split(",")
+    if _blank(raw):
+        return Skip(ENTER_A_VALUE)
+    source = Source("fixed", "A fixed value", FIXED_SOURCE_KINDS[kind], lambda report, context: raw)
+    result = CONVERTERS[kind](raw, source, None)
+    # The converters speak of "the report"; here the admin typed the value.
+    return Skip(ENTER_A_VALUE) if isinstance(result, Skip) and result.reason == EMPTY else result
+
+
+def fixed_value(jira_field: Mapping[str, Any], raw: object) -> Result:
+    """What the wizard posted as a field's fixed value → the JSON the create API takes for it, or
+    Skip(reason) in words for the field's row. Option ids must be among the field's
+    `allowedValues` when createmeta lists them. Never raises."""
+    try:
+        kind = target_kind(jira_field.get("schema"))
+        if kind in FIXED_SOURCE_KINDS:
+            return _fixed_free(kind, raw)
+        if kind in ("select", "radiobuttons"):
+            return _fixed_options(jira_field, raw, many=False)
+        if kind in ("multiselect", "multicheckboxes"):
+            return _fixed_options(jira_field, raw, many=True)
+        return Skip(UNMAPPABLE.get(kind, UNMAPPABLE["unsupported"]))
+    except Exception:  # a form can post anything; one odd value must not break the step
+        return Skip("the value could not be used")

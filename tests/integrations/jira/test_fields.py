@@ -22,6 +22,7 @@ from integrations.jira.fields import (
     SOURCE_KINDS,
     SOURCES,
     TARGET_KINDS,
+    UNMAPPABLE,
     Converted,
     MappingRow,
     ReportContext,
@@ -31,6 +32,8 @@ from integrations.jira.fields import (
     attribute_kind,
     compatible,
     convert,
+    fixed_input,
+    fixed_value,
     missing_required,
     source_by_key,
     sources_for,
@@ -852,3 +855,169 @@ def test_value_map_is_checked_only_when_jira_lists_the_options() -> None:
     assert validate_mapping([MappingRow(SOURCE["priority"], without_options, {"major": "99999"})]) == []
     by_value = MappingRow(SOURCE["priority"], SEVERITY, {"major": {"value": "S1"}})
     assert validate_mapping([by_value]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixed values for required fields
+# ---------------------------------------------------------------------------------------------
+
+OPTIONS = [{"id": "10200", "value": "Production"}, {"id": "10201", "value": "Staging"}]
+TOO_LONG = "x" * 300
+
+# Per target kind: the input the wizard shows, a raw value and the JSON it gives, and a raw value
+# that is refused with the words it is refused with. People, priority and unsupported take none.
+FIXED: dict[str, tuple[str, Any, Any, Any, str]] = {
+    "textfield": ("text", "  Checkout\nteam  ", "Checkout team", {"a": 1}, "enter a value"),
+    "textarea": ("textarea", "It **fails**", text_to_adf("It **fails**"), "   ", "enter a value"),
+    "url": (
+        "url",
+        "https://status.example.com",
+        "https://status.example.com",
+        "ftp://x.io",
+        "the value is not an http or https link",
+    ),
+    "float": ("number", "2.5", 2.5, "two", "the value is not a number"),
+    "datepicker": ("date", "2026-11-29", "2026-11-29", "29/11/2026", "the value is not a date"),
+    "datetime": (
+        "datetime-local",
+        "2026-11-29T10:30",
+        "2026-11-29T10:30:00.000+0000",
+        "soon",
+        "the value is not a date",
+    ),
+    "labels": (
+        "text",
+        "mobile app, checkout,, mobile app",
+        ["mobile-app", "checkout"],
+        " , ",
+        "enter a value",
+    ),
+    "select": (
+        "select",
+        "10201",
+        {"id": "10201"},
+        "99999",
+        "the field does not offer that option any more: choose again",
+    ),
+    "radiobuttons": ("select", "10200", {"id": "10200"}, ["10200"], "choose an option"),
+    "multiselect": (
+        "multiselect",
+        ["10201", "10200", "10201"],
+        [{"id": "10201"}, {"id": "10200"}],
+        ["10200", "1"],
+        "the field does not offer that option any more: choose again",
+    ),
+    "multicheckboxes": ("multiselect", "10200", [{"id": "10200"}], [], "choose an option"),
+    "userpicker": ("none", None, None, "5b10ac8d82e05b22cc7d4ef5", UNMAPPABLE["userpicker"]),
+    "multiuserpicker": ("none", None, None, ["5b10ac8d82e05b22cc7d4ef5"], UNMAPPABLE["multiuserpicker"]),
+    "priority": ("none", None, None, "3", UNMAPPABLE["priority"]),
+    "unsupported": ("none", None, None, "x", UNMAPPABLE["unsupported"]),
+}
+
+
+def fixed_field(kind: str, **extra: Any) -> dict[str, Any]:
+    return jira_field("customfield_10100", kind, "Environment", required=True, allowedValues=OPTIONS, **extra)
+
+
+def test_the_fixed_table_covers_every_target_kind() -> None:
+    assert set(FIXED) == set(TARGET_KINDS)
+
+
+@pytest.mark.parametrize("kind", TARGET_KINDS)
+def test_fixed_value_by_kind(kind: str) -> None:
+    html_input, good, expected, bad, reason = FIXED[kind]
+    jf = fixed_field(kind)
+    assert fixed_input(jf) == html_input
+    if html_input != "none":
+        assert fixed_value(jf, good) == Converted(expected)
+    assert fixed_value(jf, bad) == Skip(reason)
+
+
+@pytest.mark.parametrize("kind", TARGET_KINDS)
+@pytest.mark.parametrize("raw", [None, "", "   ", [], ["", "  "], {}])
+def test_an_empty_fixed_value_is_refused_in_words(kind: str, raw: Any) -> None:
+    html_input = FIXED[kind][0]
+    expected = {"select": "choose an option", "multiselect": "choose an option", "none": UNMAPPABLE.get(kind)}
+    assert skipped(fixed_value(fixed_field(kind), raw)) == expected.get(html_input, "enter a value")
+
+
+def test_fixed_input_for_system_fields_and_odd_schemas() -> None:
+    def system(name: str) -> dict[str, Any]:
+        return {"fieldId": name, "schema": {"type": "x", "system": name}}
+
+    assert fixed_input(system("description")) == "textarea"
+    assert fixed_input(system("environment")) == "textarea"
+    assert fixed_input(system("duedate")) == "date"
+    assert fixed_input(system("labels")) == "text"
+    assert fixed_input(system("assignee")) == "none"
+    assert fixed_input(system("components")) == "none"
+    for schema in (None, {}, "textfield", {"custom": "com.vendor:textfield"}):
+        assert fixed_input({"fieldId": "customfield_1", "schema": schema}) == "none"
+    assert fixed_input({}) == "none"
+
+
+def test_a_fixed_datetime_is_read_as_utc() -> None:
+    jf = fixed_field("datetime")
+    assert converted(fixed_value(jf, "2026-11-29T23:59")) == "2026-11-29T23:59:00.000+0000"
+    assert converted(fixed_value(jf, "2026-11-29T10:30:15")) == "2026-11-29T10:30:15.000+0000"
+    # An explicit offset still counts, and a bare date is midnight UTC.
+    assert converted(fixed_value(jf, "2026-11-29T10:30+01:00")) == "2026-11-29T09:30:00.000+0000"
+    assert converted(fixed_value(jf, "2026-11-29")) == "2026-11-29T00:00:00.000+0000"
+    assert converted(fixed_value(fixed_field("datepicker"), "2026-11-29T23:30")) == "2026-11-29"
+
+
+def test_fixed_labels_from_a_string_or_a_list() -> None:
+    jf = {"fieldId": "labels", "schema": {"type": "array", "items": "string", "system": "labels"}}
+    assert converted(fixed_value(jf, "from bugbridge")) == ["from-bugbridge"]
+    assert converted(fixed_value(jf, ["a b", "c", "a b", ""])) == ["a-b", "c"]
+    assert converted(fixed_value(jf, "a,b , c")) == ["a", "b", "c"]
+
+
+def test_fixed_text_is_held_to_the_converters_rules() -> None:
+    result = fixed_value(fixed_field("textfield"), TOO_LONG)
+    assert isinstance(result, Converted) and len(result.value) == 255 and result.value.endswith("…")
+    assert result.notes == ("shortened to 255 characters",)
+    assert converted(fixed_value(fixed_field("float"), 7)) == 7
+    assert skipped(fixed_value(fixed_field("float"), True)) == "the value is not a number"
+    assert skipped(fixed_value(fixed_field("url"), "https://x.io/" + TOO_LONG)) == (
+        "the link is longer than 255 characters"
+    )
+
+
+def test_fixed_options_are_checked_only_when_jira_lists_them() -> None:
+    for kind in ("select", "radiobuttons"):
+        listed = fixed_field(kind)
+        assert (
+            skipped(fixed_value(listed, "10202"))
+            == "the field does not offer that option any more: choose again"
+        )
+        # Option values are names, not ids: a name is not accepted as an id.
+        assert skipped(fixed_value(listed, "Production")) == (
+            "the field does not offer that option any more: choose again"
+        )
+        assert converted(fixed_value(listed, " 10200 ")) == {"id": "10200"}
+        unlisted = {k: v for k, v in listed.items() if k != "allowedValues"}
+        assert converted(fixed_value(unlisted, "77")) == {"id": "77"}
+        assert skipped(fixed_value(listed, 10200)) == "choose an option"
+    multi = fixed_field("multiselect")
+    assert skipped(fixed_value(multi, ["10200", "10202"])) == (
+        "the field does not offer that option any more: choose again"
+    )
+    assert converted(fixed_value(multi, ("10201", " ", None))) == [{"id": "10201"}]
+    assert converted(fixed_value({**multi, "allowedValues": "odd"}, ["5"])) == [{"id": "5"}]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize("kind", TARGET_KINDS)
+def test_fixed_value_never_raises(value: Any, kind: str) -> None:
+    result = fixed_value(fixed_field(kind), value)
+    assert isinstance(result, Converted | Skip)
+    if isinstance(result, Skip):
+        assert result.reason
+
+
+def test_fixed_value_with_an_odd_field() -> None:
+    assert fixed_value({}, "x") == Skip(UNMAPPABLE["unsupported"])
+    assert fixed_value(
+        {"schema": {"custom": CF + "select"}, "allowedValues": [None, {"id": 5}]}, "5"
+    ) == Skip("the field does not offer that option any more: choose again")
