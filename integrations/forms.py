@@ -12,7 +12,10 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from bugs.models import Priority
+
 from .models import AuthType, JiraConnection
+from .services import FinishChoices
 
 SITE_HELP = "Your Jira Cloud address, like https://your-team.atlassian.net"
 EXPIRY_HELP = (
@@ -109,3 +112,62 @@ CREDENTIAL_FORMS: dict[str, type[CredentialsForm]] = {
     AuthType.SCOPED_TOKEN: ScopedTokenForm,
     AuthType.BASIC: BasicForm,
 }
+
+
+class FinishForm(forms.Form):
+    """The Finish step's switches: automatic forwarding (with its rule) and two-way sync."""
+
+    auto_forward = forms.BooleanField(
+        label="Send new reports to Jira automatically",
+        required=False,
+        help_text="Each new report becomes a Jira issue as it arrives, when it matches the rule below.",
+    )
+    forward_min_priority = forms.ChoiceField(label="Only reports of priority", required=False, choices=())
+    forward_tags = forms.CharField(
+        label="Only reports tagged with any of",
+        required=False,
+        max_length=500,
+        help_text="Tags separated by commas. Empty: every tag.",
+    )
+    sync_status = forms.BooleanField(label="Status", required=False)
+    sync_priority = forms.BooleanField(label="Priority", required=False)
+    sync_comments = forms.BooleanField(label="Comments", required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["forward_min_priority"].choices = [
+            ("", "Any priority"),
+            *[(value, f"{label} or higher") for value, label in Priority.choices if value != Priority.NA],
+        ]
+
+    @staticmethod
+    def initial_for(connection: JiraConnection) -> dict[str, Any]:
+        """The connection's switches; a connection never finished before gets sync on."""
+        first_time = connection.pk is None and not connection.configured_at
+        return {
+            "auto_forward": connection.auto_forward,
+            "forward_min_priority": connection.forward_min_priority,
+            "forward_tags": ", ".join(connection.forward_tags or []),
+            "sync_status": connection.sync_status or first_time,
+            "sync_priority": (connection.sync_priority or first_time) and connection.priority_two_way,
+            "sync_comments": connection.sync_comments or first_time,
+        }
+
+    def clean_forward_tags(self) -> list[str]:
+        seen: list[str] = []
+        for tag in self.cleaned_data["forward_tags"].split(","):
+            tag = tag.strip()
+            if tag and tag not in seen:
+                seen.append(tag[:50])
+        return seen
+
+    def choices(self) -> FinishChoices:
+        data = self.cleaned_data
+        return FinishChoices(
+            auto_forward=data["auto_forward"],
+            forward_min_priority=data["forward_min_priority"],
+            forward_tags=tuple(data["forward_tags"]),
+            sync_status=data["sync_status"],
+            sync_priority=data["sync_priority"],
+            sync_comments=data["sync_comments"],
+        )

@@ -91,6 +91,24 @@ class JiraConnection(models.Model):
     status_map = models.JSONField(default=dict, blank=True)
     # Whether priority syncs both ways: only while the project uses Jira's default five.
     priority_two_way = models.BooleanField(default=False)
+    # Our priority → the Jira priority name new issues get: the table's names this project's
+    # create screen offers (a priority it lacks is not sent rather than refused by Jira).
+    priority_names = models.JSONField(default=dict, blank=True)
+    # The Finish step's switches. Automatic forwarding of new reports, with an optional rule
+    # (a minimum priority, and/or any of some tags); two-way sync, per kind of change.
+    auto_forward = models.BooleanField(default=False)
+    forward_min_priority = models.CharField(max_length=10, blank=True)
+    forward_tags = models.JSONField(default=list, blank=True)
+    sync_status = models.BooleanField(default=False)
+    sync_priority = models.BooleanField(default=False)
+    sync_comments = models.BooleanField(default=False)
+    # When the wizard last finished for this connection (None: saved before Finish existed).
+    configured_at = models.DateTimeField(null=True, blank=True)
+    # Webhooks this connection registered in Jira (dynamic ids for OAuth 2.0, one admin webhook
+    # id for the other types), so Disconnect can remove them. Empty: none registered.
+    webhook_kind = models.CharField(max_length=16, blank=True)
+    webhook_ids = models.JSONField(default=list, blank=True)
+    webhook_expires_at = models.DateTimeField(null=True, blank=True)
     account_id = models.CharField(max_length=128, blank=True)
     identity_name = models.CharField(max_length=255, blank=True)
     identity_email = models.CharField(max_length=255, blank=True)
@@ -130,6 +148,13 @@ class JiraConnection(models.Model):
         "default_assignee_name",
         "status_map",
         "priority_two_way",
+        "priority_names",
+        "auto_forward",
+        "forward_min_priority",
+        "forward_tags",
+        "sync_status",
+        "sync_priority",
+        "sync_comments",
     )
 
     def secrets(self) -> dict[str, Any]:
@@ -145,3 +170,59 @@ class JiraConnection(models.Model):
         self.credentials = json.dumps(values, separators=(",", ":"), sort_keys=True)
         if entered:
             self.credentials_set_at = timezone.now()
+
+
+class FieldMapping(models.Model):
+    """One Jira field a connection fills on create: from a report value (`source`, a key of
+    `jira.fields` such as "title" or "user_attribute:plan"), or with a fixed value when `source`
+    is empty (required fields no report value fills). One Jira field takes one source."""
+
+    connection = models.ForeignKey(JiraConnection, on_delete=models.CASCADE, related_name="field_mappings")
+    jira_field_id = models.CharField(max_length=64)
+    jira_field_name = models.CharField(max_length=255)
+    # The field as createmeta described it when mapped (schema, allowedValues, required): the
+    # converters need the schema, and the page can say what the field was without asking Jira.
+    jira_field = models.JSONField(default=dict)
+    source = models.CharField(max_length=300, blank=True)
+    # Our value → Jira option id, for option fields.
+    value_map = models.JSONField(default=dict, blank=True)
+    fixed_value = models.JSONField(null=True, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "jira_field_id"], name="fieldmapping_one_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source or 'fixed'} → {self.jira_field_name}"
+
+
+class IssueLink(models.Model):
+    """A report ↔ a Jira issue of one connection. Written `pending` before the create call, so a
+    retry finds it instead of creating a second issue; the history stays after a disconnect."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Sending"
+        LINKED = "linked", "In Jira"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted in Jira"
+
+    report = models.ForeignKey("bugs.BugReport", on_delete=models.CASCADE, related_name="issue_links")
+    connection = models.ForeignKey(JiraConnection, on_delete=models.CASCADE, related_name="issue_links")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    issue_id = models.CharField(max_length=32, blank=True)
+    issue_key = models.CharField(max_length=64, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["report", "connection"], name="issuelink_one_per_report")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report_id} → {self.issue_key or self.state}"

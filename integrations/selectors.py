@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.db.models import Count
 from django.http import Http404
 
 from accounts.models import MANAGER_ROLES, User
 from bugs import selectors as bug_selectors
-from bugs.models import App
+from bugs.models import App, BugReport, ReportTag
 
-from .models import ConnectInstallation, JiraConnection
+from .models import ConnectInstallation, FieldMapping, IssueLink, JiraConnection
 
 
 def app_for_jira_admin(*, user: User, app_id: int) -> App:
@@ -41,3 +42,44 @@ def connect_installation(*, pk: int) -> ConnectInstallation:
     if found is None:
         raise Http404("No such installation.")
     return found
+
+
+# How many recent reports the wizard reads to learn an app's user-attribute keys and tags.
+RECENT_REPORTS = 500
+TAGS_SHOWN = 30
+
+
+def report_attribute_samples(*, app: App) -> dict[str, list[object]]:
+    """Each user-attribute key seen in the app's recent reports → the values seen (for its kind)."""
+    seen: dict[str, list[object]] = {}
+    recent = BugReport.objects.filter(app=app).order_by("-number").values_list("user_attributes", flat=True)
+    for attributes in recent[:RECENT_REPORTS]:
+        if isinstance(attributes, dict):
+            for key, value in attributes.items():
+                seen.setdefault(key, []).append(value)
+    return seen
+
+
+def report_tags(*, app: App) -> list[str]:
+    """The app's most used tags, most used first (the values a tags → options map can list)."""
+    rows = (
+        ReportTag.objects.filter(report__app=app)
+        .values("name")
+        .annotate(uses=Count("id"))
+        .order_by("-uses", "name")[:TAGS_SHOWN]
+    )
+    return [row["name"] for row in rows]
+
+
+def sample_report(*, app: App) -> BugReport | None:
+    """The report the wizard's test issue is made from: the app's newest."""
+    return BugReport.objects.filter(app=app).order_by("-number").first()
+
+
+def field_mappings(*, connection: JiraConnection) -> list[FieldMapping]:
+    return list(connection.field_mappings.all())
+
+
+def forwarded_count(*, connection: JiraConnection) -> int:
+    """Reports that have their issue in Jira through this connection."""
+    return IssueLink.objects.filter(connection=connection, state=IssueLink.State.LINKED).count()

@@ -9,7 +9,7 @@ failure comes out as a typed error from `jira/errors.py`, with words the wizard 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,19 +22,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import MANAGER_ROLES, Membership
-from bugs.models import App
+from bugs.models import App, BugReport
+from bugs.models import Priority as BugPriority
 from bugs.models import Status as BugStatus
 
-from .jira import connect, oauth, setup
+from . import selectors
+from .encryption import CredentialsUnreadable
+from .jira import connect, fields, issue_builder, mapping, oauth, setup
 from .jira.auth import client_for
 from .jira.auth.base import BearerAuth
 from .jira.auth.oauth2 import store_grant
 from .jira.auth.oauth_service_account import access_token as service_account_token
 from .jira.auth.scoped_token import tenant_cloud_id
 from .jira.client import JiraClient
-from .jira.errors import JiraAuthError, JiraError
+from .jira.errors import JiraAuthError, JiraError, JiraValidationError
 from .jira.site_url import normalize_site_url
-from .models import AuthType, ConnectInstallation, JiraConnection
+from .models import AuthType, ConnectInstallation, FieldMapping, JiraConnection
 
 logger = logging.getLogger(__name__)
 
@@ -146,47 +149,224 @@ def jira_draft_from_credentials(
     return draft
 
 
+@dataclass(frozen=True)
+class SetupChoices:
+    """What the Set up step posted (checked by `jira_draft_setup`, not trusted)."""
+
+    project_id: str
+    issue_type_id: str
+    assignee: str
+    assignee_query: str = ""
+    status_choices: dict[str, str] = field(default_factory=dict)
+    mapping: tuple[mapping.Chosen, ...] = ()
+    fixed: dict[str, object] = field(default_factory=dict)
+
+
 def jira_draft_setup(
-    *,
-    draft: JiraConnection,
-    project_id: str,
-    issue_type_id: str,
-    assignee: str,
-    assignee_query: str = "",
-    status_choices: dict[str, str] | None = None,
-) -> dict[str, str]:
+    *, draft: JiraConnection, choices: SetupChoices, sources: list[fields.Source]
+) -> tuple[dict[str, str], list[mapping.Row]]:
     """Point the draft at a project, an issue type and a default assignee, each checked against
-    what Jira offers this identity now. Returns the problems by field (empty: all set)."""
+    what Jira offers this identity now, and check the field mapping against the create screen.
+    Returns the problems by field or row (empty: all set) and the mapping rows to keep."""
     problems: dict[str, str] = {}
-    project = next((p for p in setup.projects(draft) if p.id == project_id), None)
+    project = next((p for p in setup.projects(draft) if p.id == choices.project_id), None)
     if project is None:
-        return {"project": "Pick a project you can create issues in."}
-    issue_type = next((t for t in setup.issue_types(draft, project.id) if t.id == issue_type_id), None)
+        return {"project": "Pick a project you can create issues in."}, []
+    issue_type = next(
+        (t for t in setup.issue_types(draft, project.id) if t.id == choices.issue_type_id), None
+    )
     if issue_type is None:
-        problems["issue_type"] = f"Pick one of the issue types of {project.name}."
-    assignee_name = {"": "Project default", JiraConnection.UNASSIGNED: "Unassigned"}.get(assignee)
+        return {"issue_type": f"Pick one of the issue types of {project.name}."}, []
+    assignee_name = {"": "Project default", JiraConnection.UNASSIGNED: "Unassigned"}.get(choices.assignee)
     if assignee_name is None:
         person = next(
-            (c for c in setup.assignable(draft, project.detail, assignee_query) if c.id == assignee), None
+            (
+                c
+                for c in setup.assignable(draft, project.detail, choices.assignee_query)
+                if c.id == choices.assignee
+            ),
+            None,
         )
         if person is None:
             problems["assignee"] = f"That person cannot be assigned issues in {project.name}. Search again."
         else:
             assignee_name = person.name
+    screen = setup.create_fields(draft, project.id, issue_type.id)
+    priorities, default_five = setup.priorities(draft, project.id, issue_type.id, screen_fields=screen)
+    names = setup.priority_names(priorities)
+    # Priority is filled by the table when every one of our priorities has a name to send, and
+    # the assignee when a person is chosen; otherwise a required one needs a fixed value.
+    elsewhere = [
+        *(["priority"] if len(names) == len(setup.PRIORITY_TABLE) else []),
+        *(["assignee"] if assignee_name not in ("Project default", "Unassigned") else []),
+    ]
+    rows, mapping_problems = mapping.check(
+        sources=sources,
+        screen=[f.as_jira() for f in screen],
+        chosen=choices.mapping,
+        fixed=choices.fixed,
+        filled_elsewhere=elsewhere,
+    )
+    problems.update(mapping_problems)
     if problems:
-        return problems
-    assert issue_type is not None
+        return problems, rows
     found = setup.statuses(draft, project.id, issue_type.id)
     status_map = setup.default_status_map(found)
-    for status_id, chosen in (status_choices or {}).items():
+    for status_id, chosen in choices.status_choices.items():
         if status_id in status_map and chosen in BugStatus.values:
             status_map[status_id] = chosen
-    _, default_five = setup.priorities(draft, project.id, issue_type.id)
-    draft.status_map, draft.priority_two_way = status_map, default_five
+    draft.status_map, draft.priority_two_way, draft.priority_names = status_map, default_five, names
     draft.project_id, draft.project_key, draft.project_name = project.id, project.detail, project.name
-    draft.issue_type_id, draft.issue_type_name = issue_type.id, issue_type.name  # type: ignore[union-attr]
-    draft.default_assignee, draft.default_assignee_name = assignee, assignee_name or ""
-    return {}
+    draft.issue_type_id, draft.issue_type_name = issue_type.id, issue_type.name
+    draft.default_assignee, draft.default_assignee_name = choices.assignee, assignee_name or ""
+    if not default_five:
+        draft.sync_priority = False
+    return {}, rows
+
+
+def issue_plan(
+    connection: JiraConnection, rows: list[mapping.Row], *, summary_prefix: str = ""
+) -> issue_builder.IssuePlan:
+    """How a connection (or draft) turns a report into an issue."""
+    return issue_builder.IssuePlan(
+        project_id=connection.project_id,
+        issue_type_id=connection.issue_type_id,
+        assignee=connection.default_assignee,
+        priority_names=dict(connection.priority_names or {}),
+        mappings=tuple(
+            issue_builder.MappedField(
+                field=row["field"],
+                source_key=row["source"],
+                value_map=row.get("value_map") or None,
+                fixed=row.get("fixed"),
+            )
+            for row in rows
+        ),
+        summary_prefix=summary_prefix,
+    )
+
+
+def report_url(report: Any) -> str:
+    if getattr(report, "pk", None) is None:
+        return ""
+    return settings.SITE_URL + reverse(
+        "report_detail", kwargs={"app_id": report.app_id, "number": report.number}
+    )
+
+
+TEST_PREFIX = "[Bugbridge test] "
+
+
+def sample_report(*, app: App) -> Any:
+    """The report the test issue is made from: the app's newest, or a made-up one when it has
+    none yet (so the wizard can be tried before the SDK sends anything)."""
+    report = selectors.sample_report(app=app)
+    if report is not None:
+        return report
+    return BugReport(
+        app=app,
+        number=0,
+        title="Sample report: the checkout button does nothing",
+        description="Tapping “Pay now” on the checkout screen shows no response.",
+        reproduction_steps=["Add an item to the cart", "Open checkout", "Tap “Pay now”"],
+        reporter_email="tester@example.com",
+        reporter_name="Sample Tester",
+        device_model="Pixel 8",
+        os_name="Android",
+        os_version="15",
+        app_version="1.0.0",
+        app_build="100",
+        current_view="CheckoutActivity",
+        locale="en_US",
+        tags=["checkout", "sample"],
+        user_attributes={"plan": "pro"},
+        console_logs=[{"level": "error", "message": "PaymentSheet: no handler for tap"}],
+        priority=BugPriority.MAJOR,
+    )
+
+
+def jira_draft_test(*, draft: JiraConnection, rows: list[mapping.Row], report: Any) -> dict[str, Any]:
+    """Create a real issue from the report with the mapping applied. The outcome, for the page
+    (and the session): the issue on success; Jira's words by field id on a refusal."""
+    built = issue_builder.build_issue(
+        report, issue_plan(draft, rows, summary_prefix=TEST_PREFIX), report_url=report_url(report)
+    )
+    client = client_for(draft)
+    outcome: dict[str, Any] = {"at": timezone.now().isoformat(), "notes": [list(n) for n in built.notes]}
+    try:
+        created = client.create_issue(built.fields)
+    except JiraValidationError as exc:
+        outcome.update(ok=False, errors=dict(exc.field_errors), message=jira_error_words(exc))
+        return outcome
+    key = str(created.get("key") or "")
+    outcome.update(ok=True, key=key, id=str(created.get("id") or ""), url=f"{draft.site_url}/browse/{key}")
+    try:
+        outcome["can_delete"] = client.my_permissions(["DELETE_ISSUES"], project_key=draft.project_key).get(
+            "DELETE_ISSUES", False
+        )
+    except JiraError:
+        outcome["can_delete"] = False
+    logger.info("jira.wizard.test_issue", extra={"app": draft.app_id, "key": key})
+    return outcome
+
+
+def jira_draft_test_delete(*, draft: JiraConnection, issue_key: str) -> None:
+    """Delete the wizard's test issue (the key comes from the session, never from the form)."""
+    client_for(draft).delete_issue(issue_key)
+    logger.info("jira.wizard.test_issue_deleted", extra={"app": draft.app_id, "key": issue_key})
+
+
+@dataclass(frozen=True)
+class FinishChoices:
+    auto_forward: bool
+    forward_min_priority: str
+    forward_tags: tuple[str, ...]
+    sync_status: bool
+    sync_priority: bool
+    sync_comments: bool
+
+
+@transaction.atomic
+def jira_connection_finish(
+    *, app: App, draft: JiraConnection, rows: list[mapping.Row], choices: FinishChoices
+) -> JiraConnection:
+    """Save everything the wizard gathered in one transaction: the connection, its switches and
+    its field mappings (replacing the old ones). Priority sync stays off unless it can work."""
+    if choices.forward_min_priority and choices.forward_min_priority not in BugPriority.values:
+        raise ValueError("unknown priority")
+    draft.auto_forward = choices.auto_forward
+    draft.forward_min_priority = choices.forward_min_priority if choices.auto_forward else ""
+    draft.forward_tags = list(choices.forward_tags) if choices.auto_forward else []
+    draft.sync_status = choices.sync_status
+    draft.sync_priority = choices.sync_priority and draft.priority_two_way
+    draft.sync_comments = choices.sync_comments
+    connection = jira_connection_save(app=app, draft=draft)
+    connection.configured_at = timezone.now()
+    connection.save(update_fields=["configured_at"])
+    connection.field_mappings.all().delete()
+    FieldMapping.objects.bulk_create(
+        FieldMapping(
+            connection=connection,
+            jira_field_id=fields.field_id(row["field"]),
+            jira_field_name=fields.field_name(row["field"])[:255],
+            jira_field=row["field"],
+            source=row["source"],
+            value_map=row.get("value_map") or {},
+            fixed_value=row.get("fixed"),
+            position=position,
+        )
+        for position, row in enumerate(rows)
+    )
+    logger.info("jira.wizard.finished", extra={"app": app.pk, "mappings": len(rows)})
+    return connection
+
+
+def mapping_rows(*, connection: JiraConnection) -> list[mapping.Row]:
+    """A saved connection's mappings in the wizard's row shape (for Reconfigure)."""
+    return [
+        {"field": m.jira_field, "source": m.source, "value_map": m.value_map, "fixed": m.fixed_value}
+        for m in selectors.field_mappings(connection=connection)
+    ]
 
 
 @transaction.atomic
@@ -405,23 +585,56 @@ def _managers(app: App) -> list[str]:
     )
 
 
-@transaction.atomic
-def jira_connection_disconnect(*, connection: JiraConnection) -> None:
-    """Forget the credentials and stop using the connection. The row stays, so what was linked
-    to Jira through it keeps its history; connecting again reuses it. (Webhooks registered in
-    Jira arrive with the webhook issue, and will be removed here.)"""
-    row = JiraConnection.objects.select_for_update().get(pk=connection.pk)
-    row.credentials = ""
-    row.credentials_set_at = None
-    row.access_expires_at = None
-    row.secret_expires_at = None
-    row.refresh_lease_until = None
-    row.expiry_reminder_days = None
-    row.connect_installation = None
-    row.status = JiraConnection.Status.DISCONNECTED
-    row.updated_at = timezone.now()
-    row.save()
+def jira_connection_disconnect(*, connection: JiraConnection) -> str:
+    """Remove the webhooks the connection registered in Jira, forget its credentials and stop
+    using it. The row stays, so what was linked to Jira through it keeps its history; connecting
+    again reuses it. Returns a warning for the page when Jira's webhooks could not be removed."""
+    warning = _remove_webhooks(connection)
+    with transaction.atomic():
+        row = JiraConnection.objects.select_for_update().get(pk=connection.pk)
+        row.credentials = ""
+        row.credentials_set_at = None
+        row.access_expires_at = None
+        row.secret_expires_at = None
+        row.refresh_lease_until = None
+        row.expiry_reminder_days = None
+        row.connect_installation = None
+        row.auto_forward = False
+        row.status = JiraConnection.Status.DISCONNECTED
+        row.updated_at = timezone.now()
+        if not warning:
+            row.webhook_kind, row.webhook_ids, row.webhook_expires_at = "", [], None
+        row.save()
     logger.info("jira.connection.disconnected", extra={"app": row.app_id, "auth_type": row.auth_type})
+    return warning
+
+
+# Webhook kinds a connection may have registered, and how to remove them (before the secret goes:
+# the call needs it). Dynamic webhooks die by themselves 30 days after their last refresh.
+WEBHOOK_REMOVERS: dict[str, Any] = {
+    "dynamic": lambda client, ids: client.delete_webhooks([int(i) for i in ids]),
+    "admin": lambda client, ids: [client.delete_admin_webhook(int(i)) for i in ids],
+}
+WEBHOOK_LEFT_WORDS = {
+    "dynamic": "They stop by themselves within 30 days.",
+    "admin": "A Jira admin can delete them in Jira settings → System → WebHooks.",
+}
+
+
+def _remove_webhooks(connection: JiraConnection) -> str:
+    remover = WEBHOOK_REMOVERS.get(connection.webhook_kind)
+    if remover is None or not connection.webhook_ids:
+        return ""
+    try:
+        remover(client_for(connection), connection.webhook_ids)
+    except (JiraError, CredentialsUnreadable) as exc:
+        words = exc.user_message if isinstance(exc, JiraError) else "its credentials could not be read"
+        logger.warning("jira.connection.webhooks_left", extra={"connection": connection.pk})
+        return (
+            f"Bugbridge could not remove its webhooks from Jira ({words}). "
+            f"{WEBHOOK_LEFT_WORDS[connection.webhook_kind]}"
+        )
+    return ""
 
 
 def jira_draft_from_connection(*, connection: JiraConnection) -> JiraConnection:

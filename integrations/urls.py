@@ -11,10 +11,12 @@ urlpatterns = [
     path(jira + "credentials/<str:auth_type>/", views.jira_credentials, name="jira_credentials"),
     path(jira + "connect-status/", views.jira_connect_status, name="jira_connect_status"),
     path(jira + "setup/", views.jira_setup, name="jira_setup"),
+    path(jira + "test/", views.jira_test, name="jira_test"),
+    path(jira + "test/delete/", views.jira_test_delete, name="jira_test_delete"),
+    path(jira + "finish/", views.jira_finish, name="jira_finish"),
     path(jira + "disconnect/", views.jira_disconnect, name="jira_disconnect"),
     path(jira + "reconfigure/", views.jira_reconfigure, name="jira_reconfigure"),
     path(jira + "draft/site/", views.jira_draft_site, name="jira_draft_site"),
-    path(jira + "draft/save/", views.jira_draft_save, name="jira_draft_save"),
     path(jira + "draft/discard/", views.jira_draft_discard, name="jira_draft_discard"),
     # Registered with Atlassian (and the sandbox's demo app) as the app's callback URL.
     path("integrations/jira/oauth/callback", views.jira_oauth_callback, name="jira_oauth_callback"),

@@ -7,6 +7,7 @@ be saved, and the OAuth sign-in with every way it can go wrong explained in plac
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -24,9 +25,11 @@ from bugs.models import App
 from bugs.models import Priority as BugPriority
 from bugs.models import Status as BugStatus
 
-from . import selectors, services
-from .forms import CREDENTIAL_FORMS, CredentialsForm, TokenForm
-from .jira import connect, oauth, setup, wizard
+from . import selectors, services, steps
+from .forms import CREDENTIAL_FORMS, CredentialsForm, FinishForm, TokenForm
+from .jira import connect, issue_builder, mapping, oauth, setup, wizard
+from .jira.adf import adf_to_text
+from .jira.auth import client_for
 from .jira.errors import JiraAuthError, JiraError
 from .jira.site_url import SiteUrlError
 from .models import AuthType, JiraConnection
@@ -92,6 +95,7 @@ def _page(
         "chosen": chosen,
         "form": bound if bound is not None else (form_class(stored=stored) if form_class else None),
         "descriptor_url": settings.SITE_URL + reverse("connect_descriptor"),
+        **(steps.health(connection) if connection is not None else {}),
     }
     if request.htmx and bound is None:
         return render(request, "integrations/jira.html#auth-form", context, status=status)
@@ -212,19 +216,6 @@ def jira_draft_site(request: HttpRequest, app_id: int) -> HttpResponse:
         return redirect(page)
     wizard.draft_save(request.session, app.pk, draft, extra={"id": draft_id, "resources": []})
     return redirect(page)
-
-
-@require_POST
-def jira_draft_save(request: HttpRequest, app_id: int) -> HttpResponse:
-    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
-    loaded = wizard.draft_load(request.session, app.pk, app)
-    if loaded is None or not loaded[0].site_url:
-        messages.error(request, "There is nothing to save yet: sign in and pick a site first.")
-    else:
-        services.jira_connection_save(app=app, draft=loaded[0])
-        wizard.draft_discard(request.session, app.pk)
-        messages.success(request, "Jira Cloud is connected.")
-    return redirect("jira_settings", app_id=app.pk)
 
 
 @require_POST
@@ -353,46 +344,71 @@ def connect_webhook(request: HttpRequest) -> HttpResponse:
 
 
 # ---------------------------------------------------------------------------------------------
-# Set up: project, issue type, default assignee (on the draft)
+# The wizard's later steps, on the draft: Set up, Test, Finish
 # ---------------------------------------------------------------------------------------------
+
+
+def _draft_or_redirect(
+    request: HttpRequest, app: App, *, needs_project: bool = False
+) -> tuple[JiraConnection, str, dict[str, Any]] | HttpResponse:
+    """The app's draft, or a redirect to the step that has to come first (with why)."""
+    loaded = wizard.draft_load(request.session, app.pk, app)
+    if loaded is None or not loaded[0].site_url:
+        messages.error(request, "Authenticate first: the next steps need a Jira identity to ask Jira with.")
+        return redirect("jira_settings", app_id=app.pk)
+    if needs_project and not loaded[0].project_id:
+        messages.error(request, "Set up first: choose the project issues go to.")
+        return redirect("jira_setup", app_id=app.pk)
+    return loaded
 
 
 @require_http_methods(["GET", "POST"])
 def jira_setup(request: HttpRequest, app_id: int) -> HttpResponse:
     app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
-    loaded = wizard.draft_load(request.session, app.pk, app)
-    if loaded is None or not loaded[0].site_url:
-        messages.error(request, "Authenticate first: Set up needs a Jira identity to ask Jira with.")
-        return redirect("jira_settings", app_id=app.pk)
+    loaded = _draft_or_redirect(request, app)
+    if isinstance(loaded, HttpResponse):
+        return loaded
     draft, draft_id, extra = loaded
     data = request.POST if request.method == "POST" else request.GET
+    sources = steps.app_sources(app)
     problems: dict[str, str] = {}
     if request.method == "POST":
+        posted = steps.posted_mapping(data) or ([], {})
+        choices = services.SetupChoices(
+            project_id=data.get("project", ""),
+            issue_type_id=data.get("issue_type", ""),
+            assignee=data.get("assignee", ""),
+            assignee_query=data.get("assignee_q", ""),
+            status_choices={k[len("status-") :]: v for k, v in data.items() if k.startswith("status-")},
+            mapping=tuple(posted[0]),
+            fixed=posted[1],
+        )
         try:
-            problems = services.jira_draft_setup(
-                draft=draft,
-                project_id=data.get("project", ""),
-                issue_type_id=data.get("issue_type", ""),
-                assignee=data.get("assignee", ""),
-                assignee_query=data.get("assignee_q", ""),
-                status_choices={k[len("status-") :]: v for k, v in data.items() if k.startswith("status-")},
-            )
+            problems, rows = services.jira_draft_setup(draft=draft, choices=choices, sources=sources)
         except JiraError as exc:
             problems = {"form": services.jira_error_words(exc)}
         if not problems:
-            wizard.draft_save(request.session, app.pk, draft, extra={**extra, "id": draft_id})
+            changed = {wizard.MAPPINGS: rows, wizard.TEST: None, wizard.REVISION: secrets.token_urlsafe(8)}
+            wizard.draft_save(request.session, app.pk, draft, extra={**extra, **changed, "id": draft_id})
             messages.success(request, f"Issues will go to {draft.project_name} as {draft.issue_type_name}.")
-            return redirect("jira_settings", app_id=app.pk)
-    return _setup_page(request, app, draft, data, problems)
+            return redirect("jira_finish" if data.get("then") == "finish" else "jira_test", app_id=app.pk)
+    return _setup_page(request, app, draft, extra, data, problems, sources)
 
 
 def _setup_page(
-    request: HttpRequest, app: App, draft: JiraConnection, data: Any, problems: dict[str, str]
+    request: HttpRequest,
+    app: App,
+    draft: JiraConnection,
+    extra: dict[str, Any],
+    data: Any,
+    problems: dict[str, str],
+    sources: list[Any],
 ) -> HttpResponse:
     chosen_project = data.get("project") or draft.project_id
     context: dict[str, Any] = {
         "app": app,
         "draft": draft,
+        "step": "setup",
         "problems": problems,
         "chosen_project": chosen_project,
         "chosen_type": data.get("issue_type") or draft.issue_type_id,
@@ -401,6 +417,7 @@ def _setup_page(
         "projects": [],
         "issue_types": [],
         "people": [],
+        "reconfiguring": bool(extra.get("reconfigure")),
     }
     try:
         context["projects"] = setup.projects(draft, data.get("q", ""))
@@ -408,7 +425,7 @@ def _setup_page(
         if project is not None:
             context["issue_types"] = setup.issue_types(draft, project.id)
             context["people"] = setup.assignable(draft, project.detail, context["assignee_q"])
-            _add_tables(context, draft, data, project)
+            _add_tables(context, draft, extra, data, project, sources)
     except JiraError as exc:
         problems.setdefault("form", services.jira_error_words(exc))
     status = 400 if problems else 200
@@ -417,28 +434,191 @@ def _setup_page(
     return render(request, "integrations/setup.html", context, status=status)
 
 
-def _add_tables(context: dict[str, Any], draft: JiraConnection, data: Any, project: setup.Choice) -> None:
-    """The priority table (and whether it can sync both ways) and the status rows of the chosen
-    issue type, each status defaulted from its category unless the admin chose otherwise."""
-    chosen_type = context["chosen_type"] or next(
-        (t.id for t in context["issue_types"] if t.name == "Bug"),
-        context["issue_types"][0].id if context["issue_types"] else "",
+def _add_tables(
+    context: dict[str, Any],
+    draft: JiraConnection,
+    extra: dict[str, Any],
+    data: Any,
+    project: setup.Choice,
+    sources: list[Any],
+) -> None:
+    """The priority table (and whether it can sync both ways), the status rows of the chosen issue
+    type (each defaulted from its category unless the admin chose otherwise) and the mapping rows
+    (from the post, else from the draft's saved rows when the project and type are the same)."""
+    type_ids = [t.id for t in context["issue_types"]]
+    chosen_type = context["chosen_type"] if context["chosen_type"] in type_ids else ""
+    chosen_type = chosen_type or next(
+        (t.id for t in context["issue_types"] if t.name == "Bug"), type_ids[0] if type_ids else ""
     )
-    priorities, default_five = setup.priorities(draft, project.id, chosen_type)
+    context["chosen_type"] = chosen_type
+    if not chosen_type:
+        return
+    screen = setup.create_fields(draft, project.id, chosen_type)
+    priorities, default_five = setup.priorities(draft, project.id, chosen_type, screen_fields=screen)
     context["priority_rows"] = [
         (BugPriority(value).label, name) for value, name in setup.PRIORITY_TABLE.items()
     ]
     context["priorities_default"] = default_five
     context["project_priorities"] = [p.name for p in priorities]
-    found = setup.statuses(draft, project.id, chosen_type) if chosen_type else []
-    current = {
-        **setup.default_status_map(found),
-        **(draft.status_map if draft.project_id == project.id else {}),
-    }
+    same_target = draft.project_id == project.id and draft.issue_type_id == chosen_type
+    found = setup.statuses(draft, project.id, chosen_type)
+    current = {**setup.default_status_map(found), **(draft.status_map if same_target else {})}
     context["status_rows"] = [
         (status, data.get(f"status-{status.id}") or current.get(status.id, "new")) for status in found
     ]
     context["report_statuses"] = BugStatus.choices
+    posted = steps.posted_mapping(data)
+    if posted is not None:
+        chosen = {c.source_key: c for c in posted[0]}
+        fixed = posted[1]
+    else:
+        chosen, fixed = mapping.chosen_from_rows(extra.get(wizard.MAPPINGS) or [] if same_target else [])
+    names = setup.priority_names(priorities)
+    elsewhere = ["priority"] if len(names) == len(setup.PRIORITY_TABLE) else []
+    if context["chosen_assignee"] not in ("", JiraConnection.UNASSIGNED):
+        elsewhere.append("assignee")
+    test_errors = (extra.get(wizard.TEST) or {}).get("errors") or {} if same_target else {}
+    problems = {**_test_problems(test_errors, chosen), **context["problems"]}
+    context["source_rows"], context["required_rows"] = steps.mapping_rows(
+        sources=sources,
+        screen=[f.as_jira() for f in screen],
+        chosen=chosen,
+        fixed=fixed,
+        problems=problems,
+        tags=selectors.report_tags(app=context["app"]),
+        filled_elsewhere=elsewhere,
+    )
+
+
+def _test_problems(errors: dict[str, str], chosen: dict[str, mapping.Chosen]) -> dict[str, str]:
+    """Jira's field errors from the last test, on the mapping rows that filled those fields."""
+    by_field = {c.field_id: c.source_key for c in chosen.values() if c.field_id}
+    found = {}
+    for field_id, message in errors.items():
+        key = mapping.map_key(by_field[field_id]) if field_id in by_field else mapping.fixed_key(field_id)
+        found[key] = f"Jira refused the test issue: {message}"
+    return found
+
+
+@require_http_methods(["GET", "POST"])
+def jira_test(request: HttpRequest, app_id: int) -> HttpResponse:
+    """Create a real issue from a sample report with the mapping applied (POST), and show how it
+    went: its key as a link, or Jira's field errors on the mapping rows that caused them."""
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    loaded = _draft_or_redirect(request, app, needs_project=True)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    draft, draft_id, extra = loaded
+    rows = extra.get(wizard.MAPPINGS) or []
+    report = services.sample_report(app=app)
+    if request.method == "POST":
+        try:
+            outcome = services.jira_draft_test(draft=draft, rows=rows, report=report)
+        except JiraError as exc:
+            outcome = {"ok": False, "errors": {}, "message": services.jira_error_words(exc)}
+        # Saved with the draft: the identity's renewed tokens, and the outcome for a reload.
+        kept = {**extra, wizard.TEST: outcome, "id": draft_id}
+        wizard.draft_save(request.session, app.pk, draft, extra=kept)
+        return redirect("jira_test", app_id=app.pk)
+    built = issue_builder.build_issue(
+        report,
+        services.issue_plan(draft, rows, summary_prefix=services.TEST_PREFIX),
+        report_url=services.report_url(report),
+    )
+    outcome = extra.get(wizard.TEST) or {}
+    context = {
+        "app": app,
+        "draft": draft,
+        "step": "test",
+        "report": report,
+        "built": built,
+        "preview": steps.test_preview(rows, built),
+        "description_text": adf_to_text(built.fields.get("description")),
+        "outcome": outcome,
+        "outcome_errors": steps.named(outcome.get("errors") or {}, rows),
+        "outcome_notes": steps.named(outcome.get("notes") or [], rows),
+    }
+    return render(request, "integrations/test.html", context)
+
+
+@require_POST
+def jira_test_delete(request: HttpRequest, app_id: int) -> HttpResponse:
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    loaded = _draft_or_redirect(request, app, needs_project=True)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    draft, draft_id, extra = loaded
+    outcome = dict(extra.get(wizard.TEST) or {})
+    if not outcome.get("ok") or outcome.get("deleted"):
+        messages.error(request, "There is no test issue to delete.")
+        return redirect("jira_test", app_id=app.pk)
+    try:
+        services.jira_draft_test_delete(draft=draft, issue_key=outcome["key"])
+    except JiraError as exc:
+        messages.error(request, f"{outcome['key']} was not deleted: {services.jira_error_words(exc)}")
+    else:
+        outcome["deleted"] = True
+        messages.success(request, f"The test issue {outcome['key']} is deleted.")
+    wizard.draft_save(request.session, app.pk, draft, extra={**extra, wizard.TEST: outcome, "id": draft_id})
+    return redirect("jira_test", app_id=app.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def jira_finish(request: HttpRequest, app_id: int) -> HttpResponse:
+    """The switches and a summary; saving stores the connection and its mappings at once."""
+    app = selectors.app_for_jira_admin(user=request.user, app_id=app_id)
+    loaded = _draft_or_redirect(request, app, needs_project=True)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    draft, draft_id, extra = loaded
+    form = FinishForm(request.POST or None, initial=FinishForm.initial_for(draft))
+    revision = str(extra.get(wizard.REVISION) or "")
+    if request.method == "POST" and request.POST.get("revision") != f"{draft_id}:{revision}":
+        form.is_valid()
+        form.add_error(
+            None,
+            "The set up changed in another tab or window since this page was opened. Check the summary "
+            "below (it shows the latest set up) and finish again.",
+        )
+    elif request.method == "POST" and form.is_valid():
+        services.jira_connection_finish(
+            app=app, draft=draft, rows=extra.get(wizard.MAPPINGS) or [], choices=form.choices()
+        )
+        wizard.draft_discard(request.session, app.pk)
+        messages.success(request, f"Jira Cloud is set up: {app.name}'s reports go to {draft.project_name}.")
+        return redirect("jira_settings", app_id=app.pk)
+    context = {
+        "app": app,
+        "draft": draft,
+        "step": "finish",
+        "form": form,
+        "revision": f"{draft_id}:{revision}",
+        "field_summary": steps.field_summary(extra.get(wizard.MAPPINGS) or []),
+        "outcome": extra.get(wizard.TEST),
+        "changes_reach_us": steps.changes_reach_us(draft, _is_jira_admin(draft)),
+        "status_names": _status_names(draft),
+    }
+    return render(request, "integrations/finish.html", context, status=400 if form.errors else 200)
+
+
+def _is_jira_admin(draft: JiraConnection) -> bool | None:
+    """Whether the identity may register an admin webhook (only asked where it matters)."""
+    if draft.auth_type in steps.CHANGES_REACH_US:
+        return None
+    try:
+        return client_for(draft).my_permissions(["ADMINISTER"]).get("ADMINISTER", False)
+    except JiraError:
+        return False
+
+
+def _status_names(draft: JiraConnection) -> list[tuple[str, str]]:
+    """(Jira status, report status) for the summary, by the names Jira gives now."""
+    try:
+        found = setup.statuses(draft, draft.project_id, draft.issue_type_id)
+    except JiraError:
+        found = []
+    labels = dict(BugStatus.choices)
+    return [(s.name, labels.get(draft.status_map.get(s.id, ""), "—")) for s in found]
 
 
 @require_http_methods(["GET", "POST"])
@@ -448,14 +628,16 @@ def jira_disconnect(request: HttpRequest, app_id: int) -> HttpResponse:
     if connection is None or connection.status == JiraConnection.Status.DISCONNECTED:
         raise Http404("No Jira connection to disconnect.")
     if request.method == "POST":
-        services.jira_connection_disconnect(connection=connection)
+        warning = services.jira_connection_disconnect(connection=connection)
         messages.success(request, f"{app.name} is disconnected from Jira. Its credentials are deleted.")
+        if warning:
+            messages.warning(request, warning)
         return redirect("jira_settings", app_id=app.pk)
     context = {
         "title": f"Disconnect {app.name} from Jira?",
-        "body": f"Bugbridge deletes the credentials it holds for {connection.site_url} and stops sending "
-        "reports there. Issues already created in Jira stay, and so do their links here. You can "
-        "connect again at any time.",
+        "body": f"Bugbridge removes the webhooks it registered in {connection.site_url}, deletes the "
+        "credentials it holds for it and stops sending reports there. Issues already created in Jira "
+        "stay, and so do their links here. You can connect again at any time.",
         "action": "Disconnect",
         "danger": True,
         "cancel_url": reverse("jira_settings", kwargs={"app_id": app.pk}),
@@ -470,5 +652,11 @@ def jira_reconfigure(request: HttpRequest, app_id: int) -> HttpResponse:
     connection = selectors.connection_for_app(app=app)
     if connection is None or connection.status == JiraConnection.Status.DISCONNECTED:
         raise Http404("No Jira connection to reconfigure.")
-    wizard.draft_save(request.session, app.pk, services.jira_draft_from_connection(connection=connection))
+    extra = {
+        wizard.MAPPINGS: services.mapping_rows(connection=connection),
+        wizard.REVISION: secrets.token_urlsafe(8),
+        "reconfigure": True,
+    }
+    draft = services.jira_draft_from_connection(connection=connection)
+    wizard.draft_save(request.session, app.pk, draft, extra=extra)
     return redirect("jira_setup", app_id=app.pk)

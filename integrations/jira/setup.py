@@ -60,6 +60,23 @@ class CreateField:
     schema: dict[str, Any]
     allowed_values: tuple[dict[str, Any], ...]
 
+    def as_jira(self) -> dict[str, Any]:
+        """The field in createmeta's own shape (what `fields.py` reads and mappings store), its
+        options cut down to what a value map needs."""
+        found: dict[str, Any] = {
+            "fieldId": self.field_id,
+            "name": self.name,
+            "required": self.required,
+            "hasDefaultValue": self.has_default,
+            "schema": self.schema,
+        }
+        if self.allowed_values:
+            found["allowedValues"] = [
+                {k: str(v[k]) for k in ("id", "value", "name") if v.get(k) is not None}
+                for v in self.allowed_values
+            ]
+        return found
+
 
 @dataclass(frozen=True)
 class StatusChoice:
@@ -122,7 +139,11 @@ def assignable(connection: JiraConnection, project_key: str, query: str) -> list
 
 
 def priorities(
-    connection: JiraConnection, project_id: str, issue_type_id: str = ""
+    connection: JiraConnection,
+    project_id: str,
+    issue_type_id: str = "",
+    *,
+    screen_fields: list[CreateField] | None = None,
 ) -> tuple[list[Choice], bool]:
     """The project's priorities, and whether they are exactly Jira's default five (only then
     does priority sync both ways).
@@ -132,10 +153,9 @@ def priorities(
     is not on that screen, from `priority/search`, which OAuth needs `manage:jira-configuration`
     for (API-NOTES §12.4); without that scope the answer is "not known", so not the default five."""
     if issue_type_id:
-        screen = next(
-            (f for f in create_fields(connection, project_id, issue_type_id) if f.field_id == "priority"),
-            None,
-        )
+        if screen_fields is None:
+            screen_fields = create_fields(connection, project_id, issue_type_id)
+        screen = next((f for f in screen_fields if f.field_id == "priority"), None)
         if screen is not None and screen.allowed_values:
             found = [
                 Choice(id=str(v["id"]), name=str(v.get("name") or v["id"]))
@@ -155,6 +175,12 @@ def priorities(
         if isinstance(p, dict) and p.get("id")
     ]
     return found, _default_five(found)
+
+
+def priority_names(found: list[Choice]) -> dict[str, str]:
+    """Our priority → the Jira name to send, for the table's names the project offers."""
+    offered = {choice.name for choice in found}
+    return {ours: name for ours, name in PRIORITY_TABLE.items() if name in offered}
 
 
 def _default_five(found: list[Choice]) -> bool:

@@ -140,3 +140,26 @@ def _live_states(session: SessionBase) -> dict[str, dict[str, Any]]:
 def _at(entry: dict[str, Any]) -> datetime:
     parsed = parse_datetime(str(entry.get("at", "")))
     return parsed if parsed is not None else timezone.now() - STATE_TTL * 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps' state beside the draft: mapping rows, test outcome, revision
+# ---------------------------------------------------------------------------------------------
+
+# Set up's mapping rows (jira.mapping's shape), kept until Finish.
+MAPPINGS = "mappings"
+# The Test step's outcome (services.jira_draft_test), cleared when Set up changes.
+TEST = "test"
+# Bumped by every Set up save, and carried by the Finish form: a Finish posted from a tab that
+# showed an older Set up is refused instead of saving what the admin did not see.
+REVISION = "revision"
+
+
+def draft_extra_update(session: SessionBase, app_id: int, **changes: Any) -> None:
+    """Change some of the draft's extra data, keeping the rest (no-op without a draft)."""
+    drafts = dict(session.get(DRAFTS, {}))
+    stored = drafts.get(str(app_id))
+    if not stored:
+        return
+    drafts[str(app_id)] = {**stored, "extra": {**dict(stored.get("extra") or {}), **changes}}
+    session[DRAFTS] = drafts

@@ -37,3 +37,27 @@ def jira(live_server: LiveServer, settings: Any) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def web(client: Client, owner: Membership) -> Client:
     return login(client, owner.user)
+
+
+def finish_wizard(web: Client, app: Any, project: str = "WEB") -> Any:
+    """Take the app's draft through Set up (when it has no project yet: `project`, issue type Bug,
+    nothing mapped) and Finish; returns Finish's answer (a redirect when saved)."""
+    import re
+
+    from integrations.jira import wizard
+    from integrations.jira_sandbox import models as sandbox
+
+    base = f"/apps/{app.pk}/settings/integrations/jira/"
+    loaded = wizard.draft_load(web.session, app.pk, app)
+    if loaded is not None and not loaded[0].project_id:
+        site = loaded[0].site_url.rstrip("/").rsplit("/", 1)[-1]
+        found = sandbox.Project.objects.get(site__name=site, key=project)
+        bug = sandbox.IssueType.objects.get(site__name=site, name="Bug")
+        answer = web.post(
+            base + "setup/", {"project": found.project_id, "issue_type": bug.type_id, "assignee": ""}
+        )
+        assert answer.status_code == 302, answer.content.decode()[-2000:]
+    page = web.get(base + "finish/").content.decode()
+    revision = re.search(r'name="revision" value="([^"]+)"', page)
+    assert revision, page[-2000:]
+    return web.post(base + "finish/", {"revision": revision.group(1), "sync_status": "on"})

@@ -30,6 +30,7 @@ from integrations.jira.errors import JiraAuthError
 from integrations.jira.wizard import STATES
 from integrations.jira_sandbox import models as sandbox
 from integrations.models import AuthType, JiraConnection
+from tests.integrations.conftest import finish_wizard
 
 from ..conftest import login
 
@@ -195,7 +196,7 @@ def _connect_with_oauth(web: Client, app: App, jira: dict[str, str]) -> JiraConn
     assert back.status_code == 302
     page = web.get(f"/apps/{app.pk}/settings/integrations/jira/")
     assert b"Signed in, not saved yet" in page.content
-    saved = web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/")
+    saved = finish_wizard(web, app)
     assert saved.status_code == 302
     return JiraConnection.objects.get(app=app)
 

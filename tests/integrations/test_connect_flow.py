@@ -21,6 +21,7 @@ from integrations.jira.connect import CONTEXT_QSH, sign_request
 from integrations.jira_sandbox import connect as sandbox_connect
 from integrations.jira_sandbox import models as sandbox
 from integrations.models import AuthType, ConnectInstallation, JiraConnection
+from tests.integrations.conftest import finish_wizard
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +89,7 @@ def test_install_link_call_reinstall_and_uninstall(
     )
     assert client.get(path).status_code == 200
     assert client.post(path, {"app": app.pk}).status_code == 302
-    assert client.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/").status_code == 302
+    assert finish_wizard(client, app).status_code == 302
     connection = JiraConnection.objects.get(app=app)
     assert connection.auth_type == AuthType.CONNECT and connection.connect_installation == installation
     assert connection.account_id == installed.account.account_id  # the add-on's app user

@@ -15,6 +15,7 @@ from bugs.models import App
 from integrations import services
 from integrations.jira import wizard
 from integrations.models import AuthType, JiraConnection
+from tests.integrations.conftest import finish_wizard
 
 from ..conftest import login
 
@@ -98,7 +99,7 @@ def test_service_account_form_keeps_the_client_id_visible_and_the_secret_hidden(
         "oauth_service_account-client_secret": jira["sa_client_secret"],
     }
     assert web.post(_url(app, "oauth_service_account"), data).status_code == 302
-    assert web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/").status_code == 302
+    assert finish_wizard(web, app).status_code == 302
     saved = JiraConnection.objects.get(app=app)
     assert saved.auth_type == AuthType.OAUTH_SERVICE_ACCOUNT and saved.cloud_id
     page = web.get(f"/apps/{app.pk}/settings/integrations/jira/").content.decode()

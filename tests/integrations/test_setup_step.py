@@ -3,6 +3,8 @@ on a live server."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -10,6 +12,7 @@ from bugs.models import App
 from integrations.jira import wizard
 from integrations.jira_sandbox import models as sandbox
 from integrations.models import JiraConnection
+from tests.integrations.conftest import finish_wizard
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +70,7 @@ def test_choose_project_type_and_assignee_then_save(web: Client, app: App, jira:
         bob.display_name,
     )
 
-    assert web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/").status_code == 302
+    assert finish_wizard(web, app).status_code == 302
     connection = JiraConnection.objects.get(app=app)
     assert (connection.project_id, connection.issue_type_id) == (_project("WEB"), bug.type_id)
     assert connection.default_assignee == bob.account_id
@@ -118,12 +121,12 @@ def test_priority_table_and_status_rows_default_from_categories(
     assert draft.status_map[str(new.status_id)] == "new"
 
     ops = web.post(url, {"project": _project("OPS"), "issue_type": bug.type_id, "assignee": ""})
-    assert ops.status_code == 302 and ops["Location"].endswith("/integrations/jira/")
+    assert ops.status_code == 302 and ops["Location"].endswith("/integrations/jira/test/")
     loaded = wizard.draft_load(web.session, app.pk, app)
     assert loaded is not None and loaded[0].priority_two_way is False
 
     web.post(url, {"project": _project("WEB"), "issue_type": bug.type_id, "assignee": "", **chosen})
-    assert web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/").status_code == 302
+    assert finish_wizard(web, app).status_code == 302
     stored = JiraConnection.objects.get(app=app)
     assert stored.status_map == draft.status_map and stored.priority_two_way is True
 
@@ -135,7 +138,7 @@ def test_reconfigure_reopens_set_up_with_the_saved_values(
     url = f"/apps/{app.pk}/settings/integrations/jira/setup/"
     bug = next(t for t in sandbox.IssueType.objects.filter(site__name="acme") if t.name == "Bug")
     web.post(url, {"project": _project("WEB"), "issue_type": bug.type_id, "assignee": "unassigned"})
-    web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/")
+    finish_wizard(web, app)
     saved = JiraConnection.objects.get(app=app)
     assert wizard.draft_load(web.session, app.pk, app) is None
 
@@ -144,8 +147,20 @@ def test_reconfigure_reopens_set_up_with_the_saved_values(
     page = web.get(url).content.decode()
     assert f'value="{_project("WEB")}" selected' in page and 'value="unassigned" checked' in page
 
-    web.post(url, {"project": _project("MOB"), "issue_type": bug.type_id, "assignee": ""})
-    web.post(f"/apps/{app.pk}/settings/integrations/jira/draft/save/")
+    environment = sandbox.FieldOption.objects.get(
+        field__site__name="acme", field__field_id="customfield_10055", value="Staging"
+    )
+    moved = web.post(
+        url,
+        {
+            "project": _project("MOB"),
+            "issue_type": bug.type_id,
+            "assignee": "",
+            "fixed-customfield_10055": environment.option_id,
+        },
+    )
+    assert moved.status_code == 302, re.findall(r'role="alert">([^<]+)<', moved.content.decode())
+    finish_wizard(web, app)
     again = JiraConnection.objects.get(app=app)
     assert again.pk == saved.pk and again.project_key == "MOB"
     assert again.secrets() == saved.secrets() and again.credentials_set_at == saved.credentials_set_at

@@ -6,8 +6,12 @@ where calls go and signs them; the client knows nothing else.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ... import health
 from ...models import AuthType, JiraConnection
 from ..client import JiraClient
+from ..errors import JiraError
 from .base import JiraAuth
 from .basic import BasicAuth
 from .connect import ConnectAuth
@@ -25,10 +29,32 @@ def auth_for(connection: JiraConnection) -> JiraAuth:
     return AUTH_TYPES[connection.auth_type]
 
 
+class RecordingClient(JiraClient):
+    """A client that keeps a saved connection's health (last successful call, last error) up to
+    date as it goes, so the integrations page shows how the connection is really doing."""
+
+    def __init__(self, *args: Any, connection_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection_id = connection_id
+
+    def _request(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = super()._request(*args, **kwargs)
+        except JiraError as exc:
+            health.record_failure(self.connection_id, exc)
+            raise
+        health.record_success(self.connection_id)
+        return response
+
+
 def client_for(connection: JiraConnection) -> JiraClient:
-    """A client for this connection (saved, or a wizard draft), with a fresh token where needed."""
+    """A client for this connection (saved, or a wizard draft), with a fresh token where needed.
+    A saved connection's client records its health; a draft has no row to record it on."""
     auth = auth_for(connection)
-    return JiraClient(auth.base_url(connection), auth.requests_auth(connection))
+    base_url, requests_auth = auth.base_url(connection), auth.requests_auth(connection)
+    if connection.pk is None:
+        return JiraClient(base_url, requests_auth)
+    return RecordingClient(base_url, requests_auth, connection_id=connection.pk)
 
 
 __all__ = ["AUTH_TYPES", "AuthType", "JiraAuth", "auth_for", "client_for"]
