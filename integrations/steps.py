@@ -31,6 +31,8 @@ class SourceRow:
     source: fields.Source
     targets: list[tuple[str, str]]  # (field id, "Name (kind)")
     chosen: str = ""
+    # Whether some offered target takes a value map (then a change re-renders the row).
+    may_need_value_map: bool = False
     needs_value_map: bool = False
     values: list[tuple[int, str, str, str]] = field(default_factory=list)  # (j, ours, label, option id)
     options: list[tuple[str, str]] = field(default_factory=list)  # (option id, label)
@@ -121,7 +123,15 @@ def mapping_rows(
             )
             for jf in fields.targets_for(source, screen)
         ]
-        row = SourceRow(index=index, source=source, targets=targets)
+        row = SourceRow(
+            index=index,
+            source=source,
+            targets=targets,
+            may_need_value_map=any(
+                fields.target_kind(by_field[fid].get("schema")) in fields.NEEDS_VALUE_MAP
+                for fid, _ in targets
+            ),
+        )
         choice = chosen.get(source.key)
         if choice is not None and (choice.field_id in by_field or choice.field_id == ""):
             row.chosen = choice.field_id
@@ -235,8 +245,8 @@ EXPIRY_WARNING_DAYS = 14
 NO_EXPIRY_WORDS: dict[str, str] = {
     AuthType.OAUTH2: "renews itself",
     AuthType.OAUTH_SERVICE_ACCOUNT: "never (the client secret does not expire)",
-    AuthType.SCOPED_TOKEN: "no date entered",
-    AuthType.BASIC: "no date entered",
+    AuthType.SCOPED_TOKEN: "not known: enter the token's expiry date below to be reminded",
+    AuthType.BASIC: "not known: enter the token's expiry date below to be reminded",
     AuthType.CONNECT: "never (the add-on's shared secret)",
 }
 WEBHOOK_WORDS: dict[str, str] = {

@@ -519,7 +519,9 @@ def jira_test(request: HttpRequest, app_id: int) -> HttpResponse:
         # Saved with the draft: the identity's renewed tokens, and the outcome for a reload.
         kept = {**extra, wizard.TEST: outcome, "id": draft_id}
         wizard.draft_save(request.session, app.pk, draft, extra=kept)
-        return redirect("jira_test", app_id=app.pk)
+        if not request.htmx:
+            return redirect("jira_test", app_id=app.pk)
+        extra = kept
     built = issue_builder.build_issue(
         report,
         services.issue_plan(draft, rows, summary_prefix=services.TEST_PREFIX),
@@ -538,6 +540,8 @@ def jira_test(request: HttpRequest, app_id: int) -> HttpResponse:
         "outcome_errors": steps.named(outcome.get("errors") or {}, rows),
         "outcome_notes": steps.named(outcome.get("notes") or [], rows),
     }
+    if request.htmx and request.method == "POST":
+        return render(request, "integrations/test.html#body", context)
     return render(request, "integrations/test.html", context)
 
 

@@ -46,15 +46,52 @@ def _open_jira_page(page: Page, base: str, app: App) -> None:
 
 
 def _set_up_and_save(page: Page, name: str) -> None:
-    page.get_by_role("link", name=re.compile("Set up: choose the project")).click()
-    page.get_by_label("Project", exact=True).select_option(label="Web Dashboard (WEB)")
+    """Set up (project, a mapping, the required field), Test (create, then delete the test issue)
+    and Finish (switches), then the health card."""
+    page.get_by_role("link", name="Continue to Set up").click()
+    page.get_by_label("Project", exact=True).select_option(label="Mobile App (MOB)")
     expect(page.get_by_label("Issue type")).to_have_value(re.compile(r"\d+"))
+    page.get_by_label("App version", exact=True).select_option(label="App version (a single-line text field)")
+    page.get_by_label("Priority", exact=True).select_option(label="Severity (a radio-button field)")
+    page.get_by_label("Blocker", exact=True).select_option(label="S1")  # its value map, swapped in
+    page.get_by_role("button", name="Continue to Test").click()
+    # Environment is required on MOB's create screen and nothing fills it yet: refused in place.
+    expect(page.get_by_role("alert").first).to_contain_text("“Environment” is required in Jira")
+    page.get_by_label("Environment", exact=True).select_option(label="Production")
     page.screenshot(path=str(ARTIFACTS / f"{name}-setup.png"), full_page=True)
-    page.get_by_role("button", name="Use these settings").click()
-    expect(page.locator(".messages")).to_contain_text("Issues will go to Web Dashboard")
-    page.get_by_role("button", name="Save connection").click()
-    expect(page.locator(".messages")).to_contain_text("Jira Cloud is connected.")
+    page.get_by_role("button", name="Continue to Test").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Test")
+    page.get_by_role("button", name="Create the test issue").click()
+    created = page.get_by_role("heading", name=re.compile(r"Created MOB-\d+"))
+    expect(created).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / f"{name}-test.png"), full_page=True)
+    page.get_by_role("button", name=re.compile(r"Delete MOB-\d+")).click()
+    expect(page.get_by_role("heading", name="The test issue is deleted")).to_be_visible()
+    page.get_by_role("link", name="Continue to Finish").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Finish")
+    page.get_by_label("Send new reports to Jira automatically").check()
+    page.get_by_label("Only reports of priority").select_option(label="Major or higher")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-finish.png"), full_page=True)
+    page.get_by_role("button", name="Finish and save").click()
+    expect(page.locator(".messages")).to_contain_text("Jira Cloud is set up")
+    expect(page.locator(".health")).to_contain_text("Mobile App (MOB), Bug")
     page.screenshot(path=str(ARTIFACTS / f"{name}-connected.png"), full_page=True)
+    connection = JiraConnection.objects.get(app=page_app(page))
+    assert connection.auto_forward and connection.forward_min_priority == "major"
+    assert set(connection.field_mappings.values_list("jira_field_id", flat=True)) == {
+        "customfield_10050",
+        "customfield_10057",
+        "customfield_10055",
+    }
+
+
+def page_app(page: Page) -> App:
+    """The app whose Jira page the browser is on."""
+    found = re.search(r"/apps/(\d+)/", page.url)
+    assert found, page.url
+    return App.objects.get(pk=int(found.group(1)))
 
 
 def test_oauth2_journey(page: Page, live_server: LiveServer, demo_with_jira: App) -> None:
@@ -76,7 +113,7 @@ def test_oauth2_journey(page: Page, live_server: LiveServer, demo_with_jira: App
     expect(page.get_by_role("heading", name="Signed in, not saved yet")).to_be_visible()
     _set_up_and_save(page, "oauth2")
     connection = JiraConnection.objects.get(app=app)
-    assert connection.auth_type == AuthType.OAUTH2 and connection.project_key == "WEB"
+    assert connection.auth_type == AuthType.OAUTH2 and connection.project_key == "MOB"
 
 
 def test_basic_journey(page: Page, live_server: LiveServer, demo_with_jira: App) -> None:

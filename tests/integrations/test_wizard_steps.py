@@ -372,3 +372,14 @@ def test_test_and_finish_need_set_up_first(web: Client, app: App, jira: dict[str
     _authenticate(web, app, jira)
     answer = web.get(_base(app) + step, follow=True)
     assert b"Set up first" in answer.content
+
+
+def test_test_over_htmx_answers_with_the_outcome_fragment(
+    web: Client, app: App, set_up: dict[str, Any]
+) -> None:
+    part = web.post(_base(app) + "test/", headers={"HX-Request": "true"})
+    text = part.content.decode()
+    assert part.status_code == 200 and text.lstrip().startswith('<div id="test-body">')
+    assert re.search(r"Created <a [^>]*>MOB-\d+</a>", text) and "<html" not in text
+    # A reload shows the same outcome (it is kept with the draft).
+    assert re.search(r"Created <a [^>]*>MOB-\d+</a>", web.get(_base(app) + "test/").content.decode())
