@@ -354,7 +354,15 @@ def _draft_or_redirect(
     """The app's draft, or a redirect to the step that has to come first (with why)."""
     loaded = wizard.draft_load(request.session, app.pk, app)
     if loaded is None or not loaded[0].site_url:
-        messages.error(request, "Authenticate first: the next steps need a Jira identity to ask Jira with.")
+        connection = selectors.connection_for_app(app=app)
+        if connection is not None and connection.status != JiraConnection.Status.DISCONNECTED:
+            messages.info(
+                request, "No change is in progress: use Reconfigure to change the saved connection."
+            )
+        else:
+            messages.error(
+                request, "Authenticate first: the next steps need a Jira identity to ask Jira with."
+            )
         return redirect("jira_settings", app_id=app.pk)
     if needs_project and not loaded[0].project_id:
         messages.error(request, "Set up first: choose the project issues go to.")

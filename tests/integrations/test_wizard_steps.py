@@ -383,3 +383,14 @@ def test_test_over_htmx_answers_with_the_outcome_fragment(
     assert re.search(r"Created <a [^>]*>MOB-\d+</a>", text) and "<html" not in text
     # A reload shows the same outcome (it is kept with the draft).
     assert re.search(r"Created <a [^>]*>MOB-\d+</a>", web.get(_base(app) + "test/").content.decode())
+
+
+def test_reloading_finish_after_saving_points_to_reconfigure(
+    web: Client, app: App, set_up: dict[str, Any]
+) -> None:
+    page = web.get(_base(app) + "finish/").content.decode()
+    revision = re.search(r'name="revision" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    assert web.post(_base(app) + "finish/", {"revision": revision}).status_code == 302
+    again = web.post(_base(app) + "finish/", {"revision": revision}, follow=True)
+    assert b"No change is in progress: use Reconfigure" in again.content
+    assert JiraConnection.objects.filter(app=app).count() == 1
