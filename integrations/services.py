@@ -369,17 +369,27 @@ def mapping_rows(*, connection: JiraConnection) -> list[mapping.Row]:
     ]
 
 
+# What belongs to the credentials rather than the set up (kept by a Reconfigure).
+SECRET_FIELDS = ("credentials_set_at", "access_expires_at", "secret_expires_at", "connect_installation_id")
+CARRIED_ALL = ["credentials", *JiraConnection.CARRIED]
+
+
 @transaction.atomic
 def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
     """Store the draft as the app's connection (replacing the one it had)."""
     connection = JiraConnection.objects.select_for_update().filter(app=app).first() or JiraConnection(app=app)
-    for name in ("credentials", *JiraConnection.CARRIED):
+    # A Reconfigure draft changes the set up only: the row's credentials (which it may have
+    # renewed since the draft was copied) and their dates stay as they are.
+    reconfigure = draft.pk is not None and draft.pk == connection.pk
+    names = [n for n in JiraConnection.CARRIED if n not in SECRET_FIELDS] if reconfigure else CARRIED_ALL
+    for name in names:
         setattr(connection, name, getattr(draft, name))
-    connection.status = JiraConnection.Status.ACTIVE
-    connection.expiry_reminder_days = None  # new credentials: reminders start over
-    connection.last_error = ""
-    connection.last_error_at = None
-    connection.refresh_lease_until = None
+    if not reconfigure:
+        connection.status = JiraConnection.Status.ACTIVE
+        connection.expiry_reminder_days = None  # new credentials: reminders start over
+        connection.last_error = ""
+        connection.last_error_at = None
+        connection.refresh_lease_until = None
     connection.updated_at = timezone.now()
     connection.save()
     logger.info("jira.connection.saved", extra={"app": app.pk, "auth_type": connection.auth_type})
@@ -641,6 +651,7 @@ def jira_draft_from_connection(*, connection: JiraConnection) -> JiraConnection:
     """A draft holding everything the saved connection has (credentials included), so the wizard
     can reopen with the saved values; saving it updates the same row."""
     draft = JiraConnection(app=connection.app)
-    for name in ("credentials", *JiraConnection.CARRIED):
+    for name in CARRIED_ALL:
         setattr(draft, name, getattr(connection, name))
+    draft.pk = connection.pk
     return draft

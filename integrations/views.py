@@ -364,6 +364,14 @@ def _draft_or_redirect(
                 request, "Authenticate first: the next steps need a Jira identity to ask Jira with."
             )
         return redirect("jira_settings", app_id=app.pk)
+    if loaded[0].pk is not None:
+        saved = selectors.connection_for_app(app=app)
+        if saved is None or saved.pk != loaded[0].pk or saved.status == JiraConnection.Status.DISCONNECTED:
+            wizard.draft_discard(request.session, app.pk)
+            messages.error(
+                request, "The connection being reconfigured was disconnected meanwhile: connect again."
+            )
+            return redirect("jira_settings", app_id=app.pk)
     if needs_project and not loaded[0].project_id:
         messages.error(request, "Set up first: choose the project issues go to.")
         return redirect("jira_setup", app_id=app.pk)

@@ -2,7 +2,8 @@
 and the OAuth `state` values of sign-ins under way.
 
 A draft is an unsaved `JiraConnection`. Its secrets are stored in the session encrypted (the
-session row itself is only signed), and it never reaches a form or a page.
+session row itself is only signed), and it never reaches a form or a page. A draft made by
+Reconfigure carries the saved row's id: its credentials are the row's, renewed through the row.
 
 An OAuth `state` is random, bound to this session and to one draft, good once, for 10 minutes
 (API-NOTES §1a: "required for security"). A sign-in the browser never came back from (the admin
@@ -53,6 +54,9 @@ def draft_save(
     previous = drafts.get(str(app_id), {})
     stored: dict[str, Any] = {name: _plain(getattr(connection, name)) for name in JiraConnection.CARRIED}
     stored["credentials"] = encrypt(connection.credentials) if connection.credentials else ""
+    # A Reconfigure draft is the saved row's pending changes: it keeps the row's id, so its token
+    # renewals go through the row (one refresh token family, never forked by the session copy).
+    stored["connection_id"] = connection.pk
     stored["id"] = (extra or {}).get("id") or previous.get("id") or secrets.token_urlsafe(12)
     stored["extra"] = {k: v for k, v in (extra or {}).items() if k != "id"}
     drafts[str(app_id)] = stored
@@ -73,6 +77,8 @@ def draft_load(
         # None is the field's own empty value ("" for text, {} for the status map, None for dates).
         setattr(connection, name, field.get_default() if value is None else field.to_python(value))
     connection.credentials = decrypt(stored["credentials"]) if stored.get("credentials") else ""
+    if stored.get("connection_id"):
+        connection.pk = int(stored["connection_id"])
     return connection, str(stored["id"]), dict(stored.get("extra") or {})
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from bugs.models import App
 from integrations import services
+from integrations.jira import wizard
 from integrations.jira.auth import client_for
 from integrations.jira.auth import oauth2 as oauth2_auth
 from integrations.jira.errors import JiraAuthError
@@ -367,3 +368,33 @@ def test_no_secret_reaches_a_log_or_a_page(
     for secret in secrets:
         assert secret not in logged
         assert secret not in page
+
+
+def test_reconfigure_never_forks_the_oauth_refresh_token(web: Client, app: App, jira: dict[str, str]) -> None:
+    """Atlassian rotates refresh tokens: a Reconfigure draft that renewed its own copy would leave
+    the saved connection (and the workers using it) with a dead one, and Finish would bring the
+    draft's older copy back. The draft renews through the row, and Finish keeps the row's."""
+    saved = _connect_with_oauth(web, app, jira)
+    assert web.post(f"/apps/{app.pk}/settings/integrations/jira/reconfigure/").status_code == 302
+    # The access token runs out while the admin works on the set up (the row's and the draft's).
+    JiraConnection.objects.filter(pk=saved.pk).update(access_expires_at=timezone.now() - timedelta(minutes=1))
+    session = web.session
+    loaded = wizard.draft_load(session, app.pk, app)
+    assert loaded is not None and loaded[0].pk == saved.pk
+    loaded[0].access_expires_at = timezone.now() - timedelta(minutes=1)
+    wizard.draft_save(session, app.pk, loaded[0], extra={**loaded[2], "id": loaded[1]})
+    session.save()
+    assert web.get(f"/apps/{app.pk}/settings/integrations/jira/setup/").status_code == 200
+    row = JiraConnection.objects.get(pk=saved.pk)
+    assert row.secrets()["refresh_token"] != saved.secrets()["refresh_token"]  # renewed on the row
+    # Meanwhile a worker renews again through the saved connection.
+    JiraConnection.objects.filter(pk=saved.pk).update(access_expires_at=timezone.now() - timedelta(minutes=1))
+    client_for(JiraConnection.objects.get(pk=saved.pk)).myself()
+    newest = JiraConnection.objects.get(pk=saved.pk).secrets()["refresh_token"]
+    assert newest != row.secrets()["refresh_token"]
+
+    assert finish_wizard(web, app).status_code == 302
+    after = JiraConnection.objects.get(pk=saved.pk)
+    assert after.secrets()["refresh_token"] == newest  # not the draft's older copy
+    JiraConnection.objects.filter(pk=saved.pk).update(access_expires_at=timezone.now() - timedelta(minutes=1))
+    assert client_for(JiraConnection.objects.get(pk=saved.pk)).myself()["accountId"]
