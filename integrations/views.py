@@ -43,7 +43,7 @@ TYPED_IN_AUTH_ERRORS = {
     "expired": "This token has expired. Create a new one in Atlassian and enter it here.",
     "missing_scope": (
         "These credentials lack a scope Bugbridge needs: read:jira-work, write:jira-work, "
-        "read:jira-user and manage:jira-webhook."
+        "read:jira-user, manage:jira-webhook and read:field:jira."
     ),
 }
 ADMIN_APPROVAL_HELP = (

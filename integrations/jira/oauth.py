@@ -24,11 +24,14 @@ logger = logging.getLogger(__name__)
 
 AUDIENCE = "api.atlassian.com"
 # What a bug-sync integration needs (API-NOTES §12.4), plus offline_access for a refresh token.
+# read:field:jira (granular, beside the classic ones) lets the field mapping read field lists
+# wherever an endpoint is granular-only; the 3LO app in developer.atlassian.com must have it.
 SCOPES_3LO = (
     "read:jira-work",
     "write:jira-work",
     "read:jira-user",
     "manage:jira-webhook",
+    "read:field:jira",
     "offline_access",
 )
 # When the token endpoint leaves expires_in out: Atlassian's tokens live an hour.
