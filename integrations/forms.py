@@ -69,6 +69,15 @@ class TokenForm(CredentialsForm):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
+    def clean_token_expires_on(self) -> Any:
+        day = self.cleaned_data.get("token_expires_on")
+        if day is not None and day <= timezone.localdate():
+            raise forms.ValidationError(
+                "This token has expired. Create a new one (id.atlassian.com → Security → API tokens, or "
+                "the service account's credentials) and enter it with its new expiry date."
+            )
+        return day
+
     def expires_at(self) -> datetime | None:
         day = self.cleaned_data.get("token_expires_on")
         if day is None:

@@ -146,7 +146,48 @@ def jira_draft_from_credentials(
             )
         draft.cloud_id = matching[0].cloud_id
     jira_connection_identify(connection=draft)
+    if auth_type in SCOPE_PROBED:
+        missing = missing_scopes(draft)
+        if missing:
+            raise JiraAuthError(
+                status=401,
+                user_message=(
+                    f"These credentials lack scopes Bugbridge needs: {', '.join(missing)}. Add them to the "
+                    "service account's credentials in admin.atlassian.com (Directory → Service accounts), "
+                    "or create new credentials with them, then try again."
+                ),
+                reason="missing_scopes",
+            )
     return draft
+
+
+# A service account's credentials carry the scopes an admin ticked (classic or granular), and
+# the gateway checks them per call. One harmless call per scope Bugbridge needs tells them apart
+# by the gateway's "scope does not match"; any other answer (a 404 for the issue that does not
+# exist, a 403) means the scope let the call through. read:jira-user is proven by /myself.
+SCOPE_PROBED = (AuthType.SCOPED_TOKEN, AuthType.OAUTH_SERVICE_ACCOUNT)
+PROBE_ISSUE = "0"  # no Jira issue has id 0: editing it changes nothing
+SCOPE_PROBES: dict[str, Any] = {
+    "read:jira-work": lambda client: client.search_projects(max_results=1),
+    "write:jira-work": lambda client: client.edit_issue(PROBE_ISSUE, fields={}),
+    "manage:jira-webhook": lambda client: client.list_webhooks(max_results=1),
+}
+
+
+def missing_scopes(connection: JiraConnection) -> list[str]:
+    """The scopes Bugbridge needs that these credentials lack, by trying each (see above)."""
+    client = client_for(connection)
+    missing = []
+    for scope, probe in SCOPE_PROBES.items():
+        try:
+            probe(client)
+        except JiraAuthError as exc:
+            if exc.reason != "missing_scope":
+                raise
+            missing.append(scope)
+        except JiraError:
+            continue
+    return missing
 
 
 @dataclass(frozen=True)

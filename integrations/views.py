@@ -36,10 +36,15 @@ from .models import AuthType, JiraConnection
 
 logger = logging.getLogger(__name__)
 
+INVALID_WORDS = (
+    "Jira did not accept these credentials. Check the email, the token and the site: the token may "
+    "be mistyped, revoked or expired (API tokens expire after at most a year; Jira answers the same "
+    "for each). If it has expired, create a new one and enter it here."
+)
 # What an auth failure means for credentials just typed in (the errors' own words speak of saved ones).
 TYPED_IN_AUTH_ERRORS = {
-    "invalid_credentials": "Jira did not accept these credentials. Check them (and the site) and try again.",
-    "anonymous": "Jira did not accept these credentials. Check them (and the site) and try again.",
+    "invalid_credentials": INVALID_WORDS,
+    "anonymous": INVALID_WORDS,
     "expired": "This token has expired. Create a new one in Atlassian and enter it here.",
     "missing_scope": (
         "These credentials lack a scope Bugbridge needs: read:jira-work, write:jira-work, "

@@ -5,15 +5,17 @@ field keeping the stored secret (issue 5 §3)."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Membership
 from bugs.models import App
 from integrations import services
 from integrations.jira import wizard
+from integrations.jira_sandbox import models as sandbox
 from integrations.models import AuthType, JiraConnection
 from tests.integrations.conftest import finish_wizard
 
@@ -179,3 +181,45 @@ def test_once_linked_the_add_on_option_stops_polling(web: Client, app: App) -> N
     session.save()
     page = web.get(f"/apps/{app.pk}/settings/integrations/jira/", {"type": "connect"}).content.decode()
     assert "is linked to" in page and 'hx-trigger="every 3s"' not in page
+
+
+def test_missing_scopes_are_listed_in_place(web: Client, app: App, jira: dict[str, str]) -> None:
+    sandbox.ApiToken.objects.filter(scoped=True).update(scopes=["read:jira-work", "read:jira-user"])
+    answer = web.post(
+        _url(app, "scoped_token"),
+        {
+            "scoped_token-site_url": jira["site_url"],
+            "scoped_token-email": jira["service_account_email"],
+            "scoped_token-api_token": jira["scoped_api_token"],
+        },
+    )
+    text = answer.content.decode()
+    assert answer.status_code == 400
+    assert "lack scopes Bugbridge needs: write:jira-work, manage:jira-webhook." in text
+    assert wizard.draft_load(web.session, app.pk, app) is None
+
+
+def test_an_expired_token_is_named_in_place(web: Client, app: App, jira: dict[str, str]) -> None:
+    sandbox.ApiToken.objects.filter(scoped=False).update(expires_at=timezone.now() - timedelta(days=1))
+    answer = web.post(
+        _url(app, "basic"),
+        {
+            "basic-site_url": jira["site_url"],
+            "basic-email": jira["user_email"],
+            "basic-api_token": jira["api_token"],
+        },
+    )
+    assert answer.status_code == 400
+    # Jira answers an expired token like a wrong one, so the words name both.
+    assert "revoked or expired" in answer.content.decode()
+    # With the expiry date the admin knows, the form says it outright.
+    dated = web.post(
+        _url(app, "basic"),
+        {
+            "basic-site_url": jira["site_url"],
+            "basic-email": jira["user_email"],
+            "basic-api_token": jira["api_token"],
+            "basic-token_expires_on": (timezone.localdate() - timedelta(days=2)).isoformat(),
+        },
+    )
+    assert dated.status_code == 400 and "This token has expired." in dated.content.decode()
