@@ -4,6 +4,7 @@ the health card make of them: views against the sandbox Jira on a live server, o
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -394,3 +395,50 @@ def test_reloading_finish_after_saving_points_to_reconfigure(
     again = web.post(_base(app) + "finish/", {"revision": revision}, follow=True)
     assert b"No change is in progress: use Reconfigure" in again.content
     assert JiraConnection.objects.filter(app=app).count() == 1
+
+
+class _Ids(HTMLParser):
+    """Every id of a page, and every label's `for` and aria reference, for the checks below."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.references: list[str] = []
+        self.controls: list[tuple[str, str]] = []  # (tag, id) of controls no label wraps
+        self.in_label = 0
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.in_label -= 1
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "label":
+            self.in_label += 1
+        if found.get("id"):
+            self.ids.append(str(found["id"]))
+        if tag == "label" and found.get("for"):
+            self.references.append(str(found["for"]))
+        for name in ("aria-describedby", "aria-labelledby"):
+            self.references += str(found.get(name) or "").split()
+        if self.in_label:  # a control inside its label is labelled by it
+            return
+        if tag in ("select", "textarea") or (
+            tag == "input" and found.get("type") not in ("hidden", "submit")
+        ):
+            self.controls.append((tag, str(found.get("id") or "")))
+
+
+@pytest.mark.parametrize("step", ["setup/", "test/", "finish/", ""])
+def test_each_step_page_has_unique_ids_and_labelled_controls(
+    web: Client, app: App, set_up: dict[str, Any], step: str
+) -> None:
+    parser = _Ids()
+    parser.feed(web.get(_base(app) + step).content.decode())
+    duplicates = {i for i in parser.ids if parser.ids.count(i) > 1}
+    assert not duplicates
+    assert set(parser.references) <= set(parser.ids)
+    labelled = set(parser.references)
+    # Every control but the search boxes labelled by their form's aria-label has a label.
+    unlabelled = [c for c in parser.controls if c[1] not in labelled and c[1] not in ("project-q",)]
+    assert not unlabelled, unlabelled
