@@ -280,6 +280,8 @@ def health(connection: JiraConnection) -> dict[str, Any]:
         "now": now,
         "expiry_level": level,
         "expiry_words": NO_EXPIRY_WORDS.get(connection.auth_type, "—"),
+        # OAuth 2.0's secret is the admin's consent, good for a year of refreshes.
+        "expiry_label": "Sign-in expires" if connection.auth_type == AuthType.OAUTH2 else "Secret expires",
         "webhook_words": webhooks,
         "forwarded": selectors.forwarded_count(connection=connection),
     }

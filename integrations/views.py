@@ -500,7 +500,7 @@ def _add_tables(
         elsewhere.append("assignee")
     test_errors = (extra.get(wizard.TEST) or {}).get("errors") or {} if same_target else {}
     problems = {**_test_problems(test_errors, chosen), **context["problems"]}
-    context["source_rows"], context["required_rows"] = steps.mapping_rows(
+    context["source_rows"], context["required_rows"] = rows = steps.mapping_rows(
         sources=sources,
         screen=[f.as_jira() for f in screen],
         chosen=chosen,
@@ -509,6 +509,15 @@ def _add_tables(
         tags=selectors.report_tags(app=context["app"]),
         filled_elsewhere=elsewhere,
     )
+    # Jira's errors on fields no row shows (priority, assignee, labels…) go above the form.
+    shown = {mapping.map_key(r.source.key) for r in rows[0]} | {
+        mapping.fixed_key(r.field_id) for r in rows[1]
+    }
+    context["test_errors"] = [
+        (key.split(":", 1)[1], words)
+        for key, words in _test_problems(test_errors, chosen).items()
+        if key not in shown
+    ]
 
 
 def _test_problems(errors: dict[str, str], chosen: dict[str, mapping.Chosen]) -> dict[str, str]:

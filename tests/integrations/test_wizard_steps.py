@@ -442,3 +442,18 @@ def test_each_step_page_has_unique_ids_and_labelled_controls(
     # Every control but the search boxes labelled by their form's aria-label has a label.
     unlabelled = [c for c in parser.controls if c[1] not in labelled and c[1] not in ("project-q",)]
     assert not unlabelled, unlabelled
+
+
+def test_jira_s_errors_on_fields_without_a_row_show_above_the_form(
+    web: Client, app: App, set_up: dict[str, Any]
+) -> None:
+    # After Set up, a Jira admin takes priority off MOB's create screen.
+    sandbox.ScreenField.objects.filter(
+        project__site__name="acme", project__key="MOB", field__field_id="priority"
+    ).delete()
+    web.post(_base(app) + "test/")
+    assert "Jira refused the test issue" in web.get(_base(app) + "test/").content.decode()
+    page = web.get(_base(app) + "setup/").content.decode()
+    assert re.search(
+        r'<div class="flash flash-warning" role="status"><p>Priority: Jira refused the test issue', page
+    )
