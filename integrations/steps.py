@@ -189,6 +189,13 @@ POLLING_WORDS = (
 )
 
 
+def changes_channel(connection: JiraConnection, is_jira_admin: bool | None) -> str:
+    """The same, in a few words for each switch."""
+    if connection.auth_type in CHANGES_REACH_US or is_jira_admin:
+        return "From Jira by webhook, with polling as a backstop."
+    return "From Jira by periodic polling (no webhook: the identity is not a Jira admin)."
+
+
 def changes_reach_us(connection: JiraConnection, is_jira_admin: bool | None) -> str:
     """Webhooks or polling, in words, for this connection's auth type and identity."""
     if connection.auth_type in CHANGES_REACH_US:

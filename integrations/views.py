@@ -621,6 +621,7 @@ def jira_finish(request: HttpRequest, app_id: int) -> HttpResponse:
         wizard.draft_discard(request.session, app.pk)
         messages.success(request, f"Jira Cloud is set up: {app.name}'s reports go to {draft.project_name}.")
         return redirect("jira_settings", app_id=app.pk)
+    is_admin = _is_jira_admin(draft)
     context = {
         "app": app,
         "draft": draft,
@@ -629,7 +630,8 @@ def jira_finish(request: HttpRequest, app_id: int) -> HttpResponse:
         "revision": f"{draft_id}:{revision}",
         "field_summary": steps.field_summary(extra.get(wizard.MAPPINGS) or []),
         "outcome": extra.get(wizard.TEST),
-        "changes_reach_us": steps.changes_reach_us(draft, _is_jira_admin(draft)),
+        "changes_reach_us": steps.changes_reach_us(draft, is_admin),
+        "changes_channel": steps.changes_channel(draft, is_admin),
         "status_names": _status_names(draft),
     }
     return render(request, "integrations/finish.html", context, status=400 if form.errors else 200)

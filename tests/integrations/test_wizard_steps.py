@@ -457,3 +457,14 @@ def test_jira_s_errors_on_fields_without_a_row_show_above_the_form(
     assert re.search(
         r'<div class="flash flash-warning" role="status"><p>Priority: Jira refused the test issue', page
     )
+
+
+def test_finish_says_polling_when_the_identity_is_no_jira_admin(
+    web: Client, app: App, set_up: dict[str, Any]
+) -> None:
+    sandbox.SiteAccess.objects.filter(site__name="acme", account__email="alice@acme.example").update(
+        is_admin=False
+    )
+    page = web.get(_base(app) + "finish/").content.decode()
+    assert "is not a Jira administrator" in page
+    assert page.count("From Jira by periodic polling") == 3  # said under each sync switch
