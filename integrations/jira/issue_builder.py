@@ -369,11 +369,18 @@ def _priority(report: Any, names: Mapping[str, str]) -> tuple[dict[str, str] | N
     return None, f"no Jira priority is chosen for “{label}”, so Jira's default is used"
 
 
-def _assignee(assignee: str) -> dict[str, str | None] | None:
+# `_assignee`'s answer for "send nothing" (the project default), as None means "clear it".
+PROJECT_DEFAULT = object()
+
+
+def _assignee(assignee: str) -> object:
+    """The create value: an account, or null for "unassigned" (a null field value is how Jira
+    clears a field; `{"accountId": null}` is only the assign endpoint's way and create refuses
+    it), or PROJECT_DEFAULT to send nothing."""
     chosen = assignee.strip() if isinstance(assignee, str) else ""
     if not chosen:
-        return None
-    return {"accountId": None if chosen == UNASSIGNED else chosen}
+        return PROJECT_DEFAULT
+    return None if chosen == UNASSIGNED else {"accountId": chosen}
 
 
 def _mapped_value(report: Any, mapped: MappedField, plan: IssuePlan, context: f.ReportContext) -> f.Result:
@@ -413,7 +420,7 @@ def build_issue(report: Any, plan: IssuePlan, *, report_url: str = "") -> BuiltI
     if priority is not None:
         built["priority"] = priority
     assignee = _assignee(plan.assignee)
-    if assignee is not None:
+    if assignee is not PROJECT_DEFAULT:
         built["assignee"] = assignee
 
     labels = _labels(_get(report, "tags"))

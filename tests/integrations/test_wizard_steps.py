@@ -468,3 +468,14 @@ def test_finish_says_polling_when_the_identity_is_no_jira_admin(
     page = web.get(_base(app) + "finish/").content.decode()
     assert "is not a Jira administrator" in page
     assert page.count("From Jira by periodic polling") == 3  # said under each sync switch
+
+
+def test_an_unassigned_set_up_creates_an_unassigned_test_issue(
+    web: Client, app: App, set_up: dict[str, Any]
+) -> None:
+    assert web.post(_base(app) + "setup/", {**set_up["data"], "assignee": "unassigned"}).status_code == 302
+    web.post(_base(app) + "test/")
+    page = web.get(_base(app) + "test/").content.decode()
+    found = re.search(r">(MOB-\d+)</a>", page)
+    assert found, re.findall(r'class="flash flash-error" role="alert">([^<]*)<', page)
+    assert sandbox.Issue.objects.get(site__name="acme", key=found.group(1)).assignee is None
