@@ -449,9 +449,10 @@ def _setup_page(
             _add_tables(context, draft, extra, data, project, sources)
     except JiraError as exc:
         problems.setdefault("form", services.jira_error_words(exc))
-    status = 400 if problems else 200
     if request.htmx and request.method == "GET":
-        return render(request, "integrations/setup.html#setup-form", context, status=status)
+        # A fragment is swapped in only on a 2xx (htmx's default); its problems show inside it.
+        return render(request, "integrations/setup.html#setup-form", context)
+    status = 400 if problems else 200
     return render(request, "integrations/setup.html", context, status=status)
 
 

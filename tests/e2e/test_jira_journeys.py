@@ -51,9 +51,11 @@ def _set_up_and_save(page: Page, name: str) -> None:
     page.get_by_role("link", name="Continue to Set up").click()
     page.get_by_label("Project", exact=True).select_option(label="Mobile App (MOB)")
     expect(page.get_by_label("Issue type")).to_have_value(re.compile(r"\d+"))
+    _settled(page)
     page.get_by_label("App version", exact=True).select_option(label="App version (a single-line text field)")
     page.get_by_label("Priority", exact=True).select_option(label="Severity (a radio-button field)")
     page.get_by_label("Blocker", exact=True).select_option(label="S1")  # its value map, swapped in
+    _settled(page)
     page.get_by_role("button", name="Continue to Test").click()
     # Environment is required on MOB's create screen and nothing fills it yet: refused in place.
     expect(page.get_by_role("alert").first).to_contain_text("“Environment” is required in Jira")
@@ -85,6 +87,12 @@ def _set_up_and_save(page: Page, name: str) -> None:
         "customfield_10057",
         "customfield_10055",
     }
+
+
+def _settled(page: Page) -> None:
+    """Wait until htmx has swapped and settled (it wires up new content during the settle, so a
+    change fired on a just-swapped control could go unseen on a loaded machine)."""
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")).to_have_count(0)
 
 
 def page_app(page: Page) -> App:
