@@ -55,6 +55,7 @@ env = environ.Env(
     JIRA_OPENAPI_SPEC=(str, "../shared/jira/jira-platform-openapi-v3.json"),
     JIRA_CONNECT_TIMEOUT_S=(float, 5.0),
     JIRA_READ_TIMEOUT_S=(float, 30.0),
+    JIRA_SEARCH_CONSISTENCY_S=(float, 60.0),
     JIRA_SITE_SUFFIXES=(list, [".atlassian.net", ".jira.com"]),
     CREDENTIALS_ENCRYPTION_KEYS=(list, []),
     JIRA_CONNECT_APP_KEY=(str, "com.bugbridge.jira"),
@@ -112,6 +113,9 @@ JIRA_OPENAPI_SPEC: str = str((BASE_DIR / env("JIRA_OPENAPI_SPEC")).resolve())
 # Every call to Jira: seconds to connect, seconds to wait for the answer.
 JIRA_CONNECT_TIMEOUT_S: float = env("JIRA_CONNECT_TIMEOUT_S")
 JIRA_READ_TIMEOUT_S: float = env("JIRA_READ_TIMEOUT_S")
+# How long after a create whose answer was lost Bugbridge keeps looking the issue up (Jira's search
+# shows new issues with a delay) before it creates it again.
+JIRA_SEARCH_CONSISTENCY_S: float = env("JIRA_SEARCH_CONSISTENCY_S")
 # Fernet keys for credentials at rest: the first encrypts, every one decrypts (rotation: put the
 # new key first, run `manage.py rotate_credentials_key`, then drop the old one). Empty: one key
 # derived from SECRET_KEY, so changing SECRET_KEY would make stored credentials unreadable.
@@ -304,6 +308,11 @@ CELERY_BEAT_SCHEDULE = {
     "jira-credential-expiry-reminders": {
         "task": "integrations.tasks.remind_expiring_credentials",
         "schedule": 60 * 60,
+    },
+    # Every minute: reports whose next attempt at their Jira issue is due (see forwarding.py).
+    "jira-forward-due": {
+        "task": "integrations.tasks.forward_due",
+        "schedule": 60,
     },
 }
 if JIRA_SANDBOX:

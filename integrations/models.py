@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -199,9 +200,30 @@ class FieldMapping(models.Model):
         return f"{self.source or 'fixed'} → {self.jira_field_name}"
 
 
+class ForwardBatch(models.Model):
+    """A bulk "Send to Jira": which links it asked for, so its progress survives a reload."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="forward_batches")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} of {self.total}"
+
+
 class IssueLink(models.Model):
     """A report ↔ a Jira issue of one connection. Written `pending` before the create call, so a
-    retry finds it instead of creating a second issue; the history stays after a disconnect."""
+    retry finds it instead of creating a second issue; the history stays after a disconnect.
+
+    `create_started_at` is set (and committed) just before each create call: with no key stored,
+    it means Jira may have created the issue without us hearing back, so the next attempt looks
+    the issue up by its label before creating again."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Sending"
@@ -209,20 +231,61 @@ class IssueLink(models.Model):
         FAILED = "failed", "Failed"
         DELETED = "deleted", "Deleted in Jira"
 
+    class Origin(models.TextChoices):
+        MANUAL = "manual", "Sent by hand"
+        BULK = "bulk", "Sent in bulk"
+        AUTO = "auto", "Sent automatically"
+        LINKED = "linked", "Linked to an existing issue"
+
+    class ErrorKind(models.TextChoices):
+        NONE = "", "None"
+        TRANSIENT = "transient", "Jira is busy or unreachable: retrying"
+        PERMANENT = "permanent", "Jira refused the issue"
+        PAUSED = "paused", "Waiting for the connection"
+
     report = models.ForeignKey("bugs.BugReport", on_delete=models.CASCADE, related_name="issue_links")
     connection = models.ForeignKey(JiraConnection, on_delete=models.CASCADE, related_name="issue_links")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.MANUAL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    batch = models.ForeignKey(
+        ForwardBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="links"
+    )
+    # Edits made in the "Send to Jira…" preview for this one report (summary, assignee, priority).
+    overrides = models.JSONField(default=dict, blank=True)
     issue_id = models.CharField(max_length=32, blank=True)
     issue_key = models.CharField(max_length=64, blank=True)
+    # The unique label the issue carries, so an unknown outcome can be settled by a search.
+    label = models.CharField(max_length=255, blank=True)
+    jira_status_name = models.CharField(max_length=255, blank=True)
+    jira_status_category = models.CharField(max_length=32, blank=True)
+    create_started_at = models.DateTimeField(null=True, blank=True)
+    # A worker's claim on the link while it talks to Jira (two workers never create at once).
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    # The Jira field the last refusal named, for a link to its mapping row.
+    error_field = models.CharField(max_length=64, blank=True)
+    attachments_note = models.CharField(max_length=500, blank=True)
+    attachments_done = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    linked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["report", "connection"], name="issuelink_one_per_report")
         ]
+        indexes = [models.Index(fields=["connection", "state", "next_attempt_at"], name="issuelink_due")]
 
     def __str__(self) -> str:
         return f"{self.report_id} → {self.issue_key or self.state}"
+
+    @property
+    def issue_url(self) -> str:
+        return f"{self.connection.site_url}/browse/{self.issue_key}" if self.issue_key else ""

@@ -434,6 +434,10 @@ def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
     connection.updated_at = timezone.now()
     connection.save()
     logger.info("jira.connection.saved", extra={"app": app.pk, "auth_type": connection.auth_type})
+    # Reports that waited while the connection needed attention go out now.
+    from .forwarding import forward_resume  # forwarding builds on these services
+
+    forward_resume(connection=connection)
     return connection
 
 
