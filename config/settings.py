@@ -56,6 +56,8 @@ env = environ.Env(
     JIRA_CONNECT_TIMEOUT_S=(float, 5.0),
     JIRA_READ_TIMEOUT_S=(float, 30.0),
     JIRA_SEARCH_CONSISTENCY_S=(float, 60.0),
+    JIRA_THROTTLE_RPS=(float, 40.0),
+    JIRA_THROTTLE_BURST=(int, 10),
     JIRA_SITE_SUFFIXES=(list, [".atlassian.net", ".jira.com"]),
     CREDENTIALS_ENCRYPTION_KEYS=(list, []),
     JIRA_CONNECT_APP_KEY=(str, "com.bugbridge.jira"),
@@ -116,6 +118,11 @@ JIRA_READ_TIMEOUT_S: float = env("JIRA_READ_TIMEOUT_S")
 # How long after a create whose answer was lost Bugbridge keeps looking the issue up (Jira's search
 # shows new issues with a delay) before it creates it again.
 JIRA_SEARCH_CONSISTENCY_S: float = env("JIRA_SEARCH_CONSISTENCY_S")
+# Calls per second per connection and HTTP method, shared by every worker (PUT and DELETE get
+# half), and how many may go at once after a quiet spell: under Jira's burst limits (100 GET and
+# POST, 50 PUT and DELETE per second per site), which every app on the site shares. 0: off.
+JIRA_THROTTLE_RPS: float = env("JIRA_THROTTLE_RPS")
+JIRA_THROTTLE_BURST: int = env("JIRA_THROTTLE_BURST")
 # Fernet keys for credentials at rest: the first encrypts, every one decrypts (rotation: put the
 # new key first, run `manage.py rotate_credentials_key`, then drop the old one). Empty: one key
 # derived from SECRET_KEY, so changing SECRET_KEY would make stored credentials unreadable.

@@ -370,7 +370,8 @@ def _failed_attempt(link: IssueLink, exc: JiraError) -> Step:
         )
         logger.info("jira.forward.refused", extra={"link": link.pk, "status": exc.status})
         return Step(link.state)
-    if link.attempts >= MAX_ATTEMPTS:
+    limited = isinstance(exc, JiraRateLimited)
+    if link.attempts >= MAX_ATTEMPTS and not limited:
         _save(
             link,
             state=IssueLink.State.FAILED,
@@ -387,7 +388,8 @@ def _failed_attempt(link: IssueLink, exc: JiraError) -> Step:
         wait = float(LOOKUP_EVERY_S)  # look it up soon
     _save(
         link,
-        attempts=link.attempts if link.create_started_at else link.attempts + 1,
+        # A create counted itself; being told to wait (429) is not a failed attempt.
+        attempts=link.attempts if link.create_started_at or limited else link.attempts + 1,
         error_kind=IssueLink.ErrorKind.TRANSIENT,
         last_error=exc.user_message[:500],
         next_attempt_at=now + timedelta(seconds=wait),

@@ -117,6 +117,8 @@ class JiraConnection(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Jira's hourly points quota ran out: no call is made before this time (its reset).
+    paused_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -289,3 +291,14 @@ class IssueLink(models.Model):
     @property
     def issue_url(self) -> str:
         return f"{self.connection.site_url}/browse/{self.issue_key}" if self.issue_key else ""
+
+
+class ThrottleSlot(models.Model):
+    """The embedded default's shared rate limiter state (Redis holds it in production): per key,
+    the theoretical arrival time of the next call (GCRA), in epoch seconds. See throttle.py."""
+
+    key = models.CharField(max_length=100, unique=True)
+    tat = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return self.key

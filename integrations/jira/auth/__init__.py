@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import health
+from ... import health, throttle
 from ...models import AuthType, JiraConnection
 from ..client import JiraClient
 from ..errors import JiraError
@@ -30,16 +30,19 @@ def auth_for(connection: JiraConnection) -> JiraAuth:
 
 
 class RecordingClient(JiraClient):
-    """A client that keeps a saved connection's health (last successful call, last error) up to
-    date as it goes, so the integrations page shows how the connection is really doing."""
+    """The client of a saved connection. Every call waits for its slot in the connection's shared
+    rate limit (throttle.py), none is made while Jira's hourly quota is spent (`paused_until`),
+    and the connection's health (last successful call, last error) follows what happened."""
 
     def __init__(self, *args: Any, connection_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connection_id = connection_id
 
-    def _request(self, *args: Any, **kwargs: Any) -> Any:
+    def _request(self, endpoint: Any, *args: Any, **kwargs: Any) -> Any:
+        health.check_not_paused(self.connection_id)
+        throttle.wait_for(f"jira:{self.connection_id}:{endpoint.method}", endpoint.method, self.sleep)
         try:
-            response = super()._request(*args, **kwargs)
+            response = super()._request(endpoint, *args, **kwargs)
         except JiraError as exc:
             health.record_failure(self.connection_id, exc)
             raise
