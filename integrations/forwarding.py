@@ -219,6 +219,9 @@ def forward_link(*, link_id: int) -> Step:
     link = IssueLink.objects.select_related("connection", "report__app").get(pk=link_id)
     connection = link.connection
     if connection.status != JiraConnection.Status.ACTIVE:
+        if connection.status == JiraConnection.Status.NEEDS_REAUTH:
+            # Marked by someone else (a refused OAuth refresh): the admins still hear of it once.
+            _pause_for_auth(connection, None)
         _save(link, error_kind=IssueLink.ErrorKind.PAUSED, last_error=_paused_words(connection))
         return Step(link.state)
     try:
@@ -410,14 +413,18 @@ def _paused_words(connection: JiraConnection) -> str:
     )
 
 
-def _pause_for_auth(connection: JiraConnection, exc: JiraAuthError) -> None:
+def _pause_for_auth(connection: JiraConnection, exc: JiraAuthError | None) -> None:
     """Mark the connection as needing re-authentication; its admins get one email, when it
     changes, not one per waiting report."""
-    changed = JiraConnection.objects.filter(pk=connection.pk, status=JiraConnection.Status.ACTIVE).update(
-        status=JiraConnection.Status.NEEDS_REAUTH,
-        last_error=exc.user_message[:500],
-        last_error_at=timezone.now(),
-    )
+    # Whoever noticed first (this attempt, or the OAuth refresh that was refused) marked it or
+    # will; the email goes with the first marking of reauth_notified_at, once per breakage.
+    marks: dict[str, Any] = {
+        "status": JiraConnection.Status.NEEDS_REAUTH,
+        "reauth_notified_at": timezone.now(),
+    }
+    if exc is not None:
+        marks.update(last_error=exc.user_message[:500], last_error_at=timezone.now())
+    changed = JiraConnection.objects.filter(pk=connection.pk, reauth_notified_at__isnull=True).update(**marks)
     connection.status = JiraConnection.Status.NEEDS_REAUTH
     if changed:
         _email_admins(connection)

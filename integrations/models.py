@@ -119,6 +119,9 @@ class JiraConnection(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     # Jira's hourly points quota ran out: no call is made before this time (its reset).
     paused_until = models.DateTimeField(null=True, blank=True)
+    # When the admins were told the connection stopped working (once per breakage; new
+    # credentials clear it).
+    reauth_notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -83,3 +83,8 @@ def field_mappings(*, connection: JiraConnection) -> list[FieldMapping]:
 def forwarded_count(*, connection: JiraConnection) -> int:
     """Reports that have their issue in Jira through this connection."""
     return IssueLink.objects.filter(connection=connection, state=IssueLink.State.LINKED).count()
+
+
+def waiting_count(*, connection: JiraConnection) -> int:
+    """Reports asked for and not in Jira yet (sending, retrying or paused)."""
+    return IssueLink.objects.filter(connection=connection, state=IssueLink.State.PENDING).count()

@@ -426,6 +426,8 @@ def jira_connection_save(*, app: App, draft: JiraConnection) -> JiraConnection:
     for name in names:
         setattr(connection, name, getattr(draft, name))
     if not reconfigure:
+        connection.reauth_notified_at = None
+        connection.paused_until = None
         connection.status = JiraConnection.Status.ACTIVE
         connection.expiry_reminder_days = None  # new credentials: reminders start over
         connection.last_error = ""

@@ -291,4 +291,8 @@ def health(connection: JiraConnection) -> dict[str, Any]:
         "expiry_label": "Sign-in expires" if connection.auth_type == AuthType.OAUTH2 else "Secret expires",
         "webhook_words": webhooks,
         "forwarded": selectors.forwarded_count(connection=connection),
+        "waiting": selectors.waiting_count(connection=connection),
+        "quota_paused": connection.paused_until
+        if connection.paused_until and connection.paused_until > now
+        else None,
     }

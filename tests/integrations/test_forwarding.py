@@ -213,3 +213,20 @@ def test_link_existing_checks_the_site_and_unlink_forgets(app: App, connection: 
     forwarding.unlink(report=report)
     assert not IssueLink.objects.filter(report=report).exists()
     assert BugReport.objects.filter(pk=report.pk).exists()
+
+
+def test_a_connection_marked_by_a_refused_refresh_pauses_and_emails_once(
+    app: App, connection: JiraConnection
+) -> None:
+    """A refused OAuth refresh marks the connection itself (not through forwarding): the waiting
+    reports pause, and the admins still get their one email."""
+    JiraConnection.objects.filter(pk=connection.pk).update(status=JiraConnection.Status.NEEDS_REAUTH)
+    mail.outbox.clear()
+    reports = [ReportFactory(app=app) for _ in range(2)]
+    for report in reports:
+        forwarding.forward_request(report=report)
+    assert len(mail.outbox) == 1
+    links = IssueLink.objects.filter(report__in=reports)
+    assert {(link.state, link.error_kind) for link in links} == {
+        (IssueLink.State.PENDING, IssueLink.ErrorKind.PAUSED)
+    }
