@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
@@ -52,7 +53,8 @@ ROW_HTML = (
     ' aria-label="Select #{number}" data-row-select></td>\n'
     '<td class="num">{number}</td>\n'
     '<td class="title"><a href="{url}" data-row-link>{title}</a>{tags}</td>\n'
-    "<td>{priority_cell}</td>\n<td>{status_cell}</td>\n{app_cell}"
+    "<td>{priority_cell}</td>\n<td>{status_cell}</td>\n"
+    '<td class="col-jira">{jira_cell}</td>\n{app_cell}'
     '<td class="col-device">{device}</td>\n'
     '<td class="col-version">{version}</td>\n'
     '<td class="col-reporter">{reporter}</td>\n'
@@ -68,6 +70,18 @@ CELL_HTML = (
     '<select id="{key}-{pk}" name="{name}" class="{css}"{data}>{options}</select>'
     '<noscript><button class="btn btn-small" type="submit">Save</button></noscript></form>'
 )
+
+
+# The Jira column's cell is the integration's template, named here (bugs imports nothing of it)
+# and rendered only for the rows that have a link: the others cost nothing.
+JIRA_CELL_TEMPLATE = "integrations/list_cell.html"
+NO_JIRA_CELL = '<span class="muted" aria-label="Not in Jira">—</span>'
+
+
+def _jira_cell(report: BugReport, template: Any) -> str:
+    """The report's Jira issue(s) (`issue_links`, a reverse relation the list prefetches)."""
+    links = list(report.issue_links.all())  # type: ignore[attr-defined]
+    return template.render({"links": links}) if links else NO_JIRA_CELL
 
 
 def _ago(moment: datetime, now: datetime) -> str:
@@ -99,6 +113,7 @@ def list_rows(
     csrf = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token)
     scope = mark_safe('<input type="hidden" name="scope" value="all">' if all_apps else "")  # noqa: S308
     now = timezone.now()
+    jira_cell = get_template(JIRA_CELL_TEMPLATE)
 
     def link(template: str, report: BugReport) -> str:
         return template.replace(str(_APP), str(report.app_id)).replace(str(_NUMBER), str(report.number))
@@ -132,6 +147,7 @@ def list_rows(
                     options=statuses.render(r.status),
                     **cell,
                 ),
+                jira_cell=_jira_cell(r, jira_cell),
                 app_cell=f"<td>{escape(r.app.name)}</td>\n" if all_apps else "",
                 device=escape(device) if device else "—",
                 version=escape(r.app_version) if r.app_version else "—",

@@ -64,6 +64,12 @@ def reports_for_app(*, app: App, status: str | None = None) -> QuerySet[BugRepor
     return reports.order_by("-created_at", "-id")
 
 
+def reports_with_jira(reports: QuerySet[BugReport]) -> QuerySet[BugReport]:
+    """The reports with their Jira issue links (the integration's reverse relation, named here,
+    never imported): two more queries per page whatever its size, none when no row has a link."""
+    return reports.prefetch_related("issue_links__connection")
+
+
 def report_get(*, user: User, app_id: int, number: int) -> BugReport:
     try:
         return (

@@ -180,3 +180,84 @@ class FinishForm(forms.Form):
             sync_priority=data["sync_priority"],
             sync_comments=data["sync_comments"],
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Forwarding: the "Send to Jira…" preview's edits, the bulk send, linking an existing issue
+# ---------------------------------------------------------------------------------------------
+
+# The preview's assignee choices → the link's `assignee` override (None: no override).
+ASSIGNEE_OVERRIDES: dict[str, str | None] = {
+    "keep": None,
+    "project": "",
+    "unassigned": JiraConnection.UNASSIGNED,
+}
+
+
+class ForwardPreviewForm(forms.Form):
+    """What can be changed for one report before it is sent: its summary, its priority (ours,
+    mapped to the project's as always) and who the issue goes to."""
+
+    summary = forms.CharField(max_length=255, label="Summary", strip=True)
+    priority = forms.ChoiceField(
+        choices=Priority.choices,
+        label="Priority",
+        help_text="The report's own priority is not changed: only the issue's.",
+    )
+    assignee = forms.ChoiceField(label="Assignee")
+
+    def __init__(self, *args: Any, connection: JiraConnection, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection = connection
+        default = connection.default_assignee
+        choices = []
+        if default not in ("", JiraConnection.UNASSIGNED):
+            name = connection.default_assignee_name or "the person chosen in Set up"
+            choices.append(("keep", f"{name} (this connection's default)"))
+        choices += [("project", "The project's default assignee"), ("unassigned", "Unassigned")]
+        self.fields["assignee"].choices = choices  # type: ignore[attr-defined]
+        self.fields["summary"].error_messages["required"] = "Write a summary: Jira needs one."
+
+    @staticmethod
+    def initial_assignee(connection: JiraConnection) -> str:
+        if connection.default_assignee == JiraConnection.UNASSIGNED:
+            return "unassigned"
+        return "project" if not connection.default_assignee else "keep"
+
+    def overrides(self, *, default_summary: str, report_priority: str) -> dict[str, str]:
+        """Only what differs from what the report would get anyway."""
+        data = self.cleaned_data
+        found: dict[str, str] = {}
+        if data["summary"] != default_summary:
+            found["summary"] = data["summary"]
+        if data["priority"] != report_priority:
+            found["priority"] = data["priority"]
+        if data["assignee"] != self.initial_assignee(self.connection):
+            assignee = ASSIGNEE_OVERRIDES.get(data["assignee"])
+            if assignee is not None:
+                found["assignee"] = assignee
+        return found
+
+
+class BulkForwardForm(forms.Form):
+    """The reports list's bulk bar, posted to "Send to Jira": the ticked rows (`ids`) or every
+    report matching the list's filter."""
+
+    all_matching = forms.BooleanField(required=False)
+    filter = forms.CharField(required=False, max_length=4000)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        getlist = getattr(self.data, "getlist", lambda key: [])
+        data["ids"] = [int(x) for x in getlist("ids") if str(x).isdigit()]
+        if not data["ids"] and not data.get("all_matching"):
+            raise forms.ValidationError("Tick the reports to send to Jira first.")
+        return data
+
+
+class LinkExistingForm(forms.Form):
+    issue = forms.CharField(
+        max_length=500,
+        label="Link existing Jira issue",
+        error_messages={"required": "Enter an issue key like MOB-12, or the issue's address in Jira."},
+    )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, QueryDict
 
 from accounts.models import MANAGER_ROLES, User
+from bugs import filters
 from bugs import selectors as bug_selectors
+from bugs import services as bug_services
 from bugs.models import App, BugReport, ReportTag
 
-from .models import ConnectInstallation, FieldMapping, IssueLink, JiraConnection
+from .models import ConnectInstallation, FieldMapping, ForwardBatch, IssueLink, JiraConnection
 
 
 def app_for_jira_admin(*, user: User, app_id: int) -> App:
@@ -83,6 +87,130 @@ def field_mappings(*, connection: JiraConnection) -> list[FieldMapping]:
 def forwarded_count(*, connection: JiraConnection) -> int:
     """Reports that have their issue in Jira through this connection."""
     return IssueLink.objects.filter(connection=connection, state=IssueLink.State.LINKED).count()
+
+
+# ---------------------------------------------------------------------------------------------
+# Forwarding: the report's Jira panel, the bulk send, a batch's progress (issue 7 §1)
+# ---------------------------------------------------------------------------------------------
+
+
+def report_for_member(*, user: User, app_id: int, number: int) -> BugReport:
+    """A report of one of the user's organizations, whatever their role: sending a report to
+    Jira is triage, which members do. Another organization's report is a 404."""
+    return bug_selectors.report_get(user=user, app_id=app_id, number=number)
+
+
+def app_for_member(*, user: User, app_id: int) -> App:
+    return bug_selectors.app_get(user=user, app_id=app_id)
+
+
+@dataclass(frozen=True)
+class JiraPanel:
+    """What the report's Jira panel shows. `usable`: reports can be sent now."""
+
+    connection: JiraConnection | None
+    link: IssueLink | None
+    can_manage: bool
+
+    @property
+    def usable(self) -> bool:
+        c = self.connection
+        return c is not None and c.status != JiraConnection.Status.DISCONNECTED and bool(c.project_id)
+
+    @property
+    def paused(self) -> bool:
+        link = self.link
+        return (
+            link is not None
+            and link.state == IssueLink.State.PENDING
+            and link.error_kind == IssueLink.ErrorKind.PAUSED
+        )
+
+
+def report_jira_panel(*, user: User, report: BugReport) -> JiraPanel:
+    """The report's link (the one of the app's connection; after a reconnect to another site, the
+    newest) and whether the user may change the integration's settings."""
+    connection = connection_for_app(app=report.app)
+    links = IssueLink.objects.filter(report=report).select_related("connection", "requested_by")
+    link = None
+    if connection is not None:
+        link = links.filter(connection=connection).first()
+    link = link or links.order_by("-updated_at").first()
+    can_manage = bug_selectors.app_membership(user=user, app=report.app).can_manage
+    return JiraPanel(connection=connection, link=link, can_manage=can_manage)
+
+
+@dataclass(frozen=True)
+class BulkSelection:
+    """The reports a bulk "Send to Jira" asks for, and those it leaves (already sent or being sent)."""
+
+    to_send: list[BugReport]
+    already: int
+    matched: int
+
+
+def reports_for_bulk_forward(
+    *, user: User, app: App, ids: list[int], all_matching: bool, filter_querystring: str
+) -> BulkSelection:
+    """The selected reports of the app (or every one matching the list's filter), minus those
+    whose issue exists or is on its way (they keep their link; a second one is never made)."""
+    triage = filters.triage_list(
+        user=user, organization_id=app.organization_id, app=app, data=QueryDict(filter_querystring)
+    )
+    reports = triage.reports if all_matching else triage.reports.filter(pk__in=ids)
+    matched = reports.count()
+    if matched > bug_services.BULK_LIMIT:
+        return BulkSelection(to_send=[], already=0, matched=matched)
+    busy = IssueLink.objects.filter(
+        report__app=app, state__in=[IssueLink.State.PENDING, IssueLink.State.LINKED]
+    ).values("report_id")
+    to_send = list(reports.exclude(pk__in=busy).order_by("number"))
+    return BulkSelection(to_send=to_send, already=matched - len(to_send), matched=matched)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """A bulk send as it stands, read from its links (so a reload shows the same)."""
+
+    batch: ForwardBatch
+    sent: list[IssueLink]
+    failed: list[IssueLink]
+    waiting: list[IssueLink]
+
+    @property
+    def total(self) -> int:
+        return max(self.batch.total, len(self.sent) + len(self.failed) + len(self.waiting))
+
+    @property
+    def finished(self) -> int:
+        return len(self.sent) + len(self.failed)
+
+    @property
+    def done(self) -> bool:
+        return not self.waiting
+
+    @property
+    def paused(self) -> IssueLink | None:
+        return next((w for w in self.waiting if w.error_kind == IssueLink.ErrorKind.PAUSED), None)
+
+
+def batch_progress(*, user: User, app_id: int, batch_id: int) -> BatchProgress:
+    """A batch of an app of the user's organizations (any member may follow it); else a 404."""
+    app = bug_selectors.app_get(user=user, app_id=app_id)
+    batch = ForwardBatch.objects.filter(app=app, pk=batch_id).select_related("app").first()
+    if batch is None:
+        raise Http404("No such batch.")
+    links = list(batch.links.select_related("report", "connection").order_by("report__number"))
+    by_state: dict[str, list[IssueLink]] = {}
+    for link in links:
+        by_state.setdefault(link.state, []).append(link)
+    return BatchProgress(
+        batch=batch,
+        # An issue deleted in Jira since counts as sent: the batch did its part.
+        sent=by_state.get(IssueLink.State.LINKED, []) + by_state.get(IssueLink.State.DELETED, []),
+        failed=by_state.get(IssueLink.State.FAILED, []),
+        waiting=by_state.get(IssueLink.State.PENDING, []),
+    )
 
 
 def waiting_count(*, connection: JiraConnection) -> int:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import forward_views, views
 
 jira = "apps/<int:app_id>/settings/integrations/jira/"
 connect = "integrations/jira/connect"
@@ -27,4 +27,16 @@ urlpatterns = [
     path(f"{connect}/configure", views.connect_configure, name="connect_configure"),
     path(f"{connect}/webhook", views.connect_webhook, name="connect_webhook"),
     path(f"{connect}/link/<str:token>/", views.connect_link, name="connect_link"),
+]
+
+# Sending reports to Jira (forward_views): any member of the report's organization.
+report_jira = "apps/<int:app_id>/reports/<int:number>/jira/"
+urlpatterns += [
+    path(report_jira, forward_views.jira_panel, name="jira_panel"),
+    path(report_jira + "send/", forward_views.jira_send, name="jira_send"),
+    path(report_jira + "preview/", forward_views.jira_preview, name="jira_preview"),
+    path(report_jira + "link/", forward_views.jira_link, name="jira_link"),
+    path(report_jira + "unlink/", forward_views.jira_unlink, name="jira_unlink"),
+    path("apps/<int:app_id>/jira/send/", forward_views.jira_send_bulk, name="jira_send_bulk"),
+    path("apps/<int:app_id>/jira/batches/<int:batch_id>/", forward_views.jira_batch, name="jira_batch"),
 ]

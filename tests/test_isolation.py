@@ -16,6 +16,7 @@ from accounts.models import Invitation, Role
 from accounts.services import invitation_create
 from bugs import services
 from bugs.models import Attachment
+from integrations.models import ForwardBatch, IssueLink, JiraConnection
 from tests.factories import (
     AppFactory,
     CommentFactory,
@@ -64,6 +65,14 @@ def victim(db, settings):  # type: ignore[no-untyped-def]
         report=report,
         files=[SimpleUploadedFile("log.txt", f"Attachment {marker}".encode(), content_type="text/plain")],
     )
+    # Sent to Jira in a bulk send: the report's link, and the batch's progress page.
+    connection = JiraConnection.objects.create(
+        app=app, auth_type="basic", site_url="https://acme.atlassian.net", project_id="1", project_key="WEB"
+    )
+    batch = ForwardBatch.objects.create(app=app, requested_by=owner.user, total=1)
+    IssueLink.objects.create(
+        report=report, connection=connection, batch=batch, state="linked", issue_key=f"WEB-{marker}"
+    )
     invitation, _token = invitation_create(
         organization=owner.organization, email="new@example.com", role=Role.MEMBER, invited_by=owner.user
     )
@@ -76,6 +85,7 @@ def victim(db, settings):  # type: ignore[no-untyped-def]
             "attachment_id": str(attachment.pk),
             "member_id": str(colleague.pk),
             "invitation_id": str(invitation.pk),
+            "batch_id": str(batch.pk),
             # The invitation link is itself the credential: an outsider holds a wrong one.
             "token": "inv_not-the-real-token",
             "auth_type": "basic",
@@ -121,3 +131,4 @@ def test_every_url_pattern_hides_another_organizations_data(client, victim):  # 
     # Nothing was changed either.
     assert Attachment.objects.filter(pk=victim["values"]["attachment_id"]).exists()
     assert Invitation.objects.filter(pk=victim["values"]["invitation_id"], accepted_at=None).exists()
+    assert IssueLink.objects.filter(report__title__contains=victim["marker"]).count() == 1

@@ -24,7 +24,7 @@ from bugs.presenters import filter_selects, grouped_options, list_rows
 
 def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpResponse:
     page = filters.paginate(
-        triage.reports,
+        selectors.reports_with_jira(triage.reports),
         sort_key=triage.sort_key,
         after=request.GET.get("after", ""),
         before=request.GET.get("before", ""),
