@@ -56,6 +56,7 @@ env = environ.Env(
     JIRA_CONNECT_TIMEOUT_S=(float, 5.0),
     JIRA_READ_TIMEOUT_S=(float, 30.0),
     JIRA_SEARCH_CONSISTENCY_S=(float, 60.0),
+    JIRA_FORWARD_LEASE_S=(float, 180.0),
     JIRA_THROTTLE_RPS=(float, 40.0),
     JIRA_THROTTLE_BURST=(int, 10),
     JIRA_SITE_SUFFIXES=(list, [".atlassian.net", ".jira.com"]),
@@ -122,6 +123,9 @@ JIRA_SEARCH_CONSISTENCY_S: float = env("JIRA_SEARCH_CONSISTENCY_S")
 # half), and how many may go at once after a quiet spell: under Jira's burst limits (100 GET and
 # POST, 50 PUT and DELETE per second per site), which every app on the site shares. 0: off.
 JIRA_THROTTLE_RPS: float = env("JIRA_THROTTLE_RPS")
+# How long a worker's claim on a report being sent lasts: after a worker dies, another takes the
+# report over once the claim runs out (longer than any one attempt's Jira calls).
+JIRA_FORWARD_LEASE_S: float = env("JIRA_FORWARD_LEASE_S")
 JIRA_THROTTLE_BURST: int = env("JIRA_THROTTLE_BURST")
 # Fernet keys for credentials at rest: the first encrypts, every one decrypts (rotation: put the
 # new key first, run `manage.py rotate_credentials_key`, then drop the old one). Empty: one key

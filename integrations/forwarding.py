@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
@@ -55,8 +56,12 @@ from .models import FieldMapping, ForwardBatch, IssueLink, JiraConnection
 
 logger = logging.getLogger(__name__)
 
-# How long a worker's claim on a link lasts (longer than any one attempt's Jira calls).
-LEASE = timedelta(minutes=3)
+
+def _lease() -> timedelta:
+    """How long a worker's claim on a link lasts (longer than any one attempt's Jira calls)."""
+    return timedelta(seconds=settings.JIRA_FORWARD_LEASE_S)
+
+
 # Transient failures in a row before the link fails (a person then presses Retry).
 MAX_ATTEMPTS = 10
 # Waits between transient attempts, by attempt number (the last repeats).
@@ -194,7 +199,7 @@ def _claim(link_id: int) -> bool:
     return bool(
         IssueLink.objects.filter(pk=link_id, state=IssueLink.State.PENDING)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + LEASE)
+        .update(claimed_until=now + _lease())
     )
 
 
@@ -280,12 +285,19 @@ def _create(link: IssueLink, client: JiraClient) -> Step:
         link,
         create_started_at=timezone.now(),
         attempts=link.attempts + 1,
-        claimed_until=timezone.now() + LEASE,
+        claimed_until=timezone.now() + _lease(),
     )
     properties = [
         {"key": PROPERTY_KEY, "value": {"report": link.report_id, "link": link.pk, "app": link.report.app_id}}
     ]
-    created = client.create_issue(built.fields, properties=properties)
+    try:
+        created = client.create_issue(built.fields, properties=properties)
+    except JiraRateLimited as exc:
+        if exc.status in (429, None):
+            # Refused at the door (429) or never sent (a quota pause): no issue exists, so the
+            # next attempt creates at once instead of searching for one.
+            _save(link, create_started_at=None, claimed_until=link.claimed_until)
+        raise
     return _linked(link, client, created, how="created")
 
 
@@ -327,7 +339,7 @@ def _upload_attachments(link: IssueLink, client: JiraClient) -> None:
         _save(link, attachments_done=True)
         return
     try:
-        meta = client.attachment_meta()
+        meta = _attachment_meta(link.connection, client)
         if not meta.get("enabled", True):
             _save(
                 link, attachments_done=True, attachments_note="Attachments are turned off on this Jira site."
@@ -353,6 +365,19 @@ def _upload_attachments(link: IssueLink, client: JiraClient) -> None:
     except (JiraError, OSError) as exc:
         words = exc.user_message if isinstance(exc, JiraError) else "a file could not be read"
         _save(link, attachments_done=True, attachments_note=f"Attachments were not uploaded: {words}")
+
+
+ATTACHMENT_META_TTL_S = 60 * 60
+
+
+def _attachment_meta(connection: JiraConnection, client: JiraClient) -> dict[str, Any]:
+    """The site's attachment settings, asked once an hour per connection rather than per upload."""
+    key = f"jira:attachment-meta:{connection.pk}"
+    meta = cache.get(key)
+    if meta is None:
+        meta = client.attachment_meta()
+        cache.set(key, meta, ATTACHMENT_META_TTL_S)
+    return meta
 
 
 def _failed_attempt(link: IssueLink, exc: JiraError) -> Step:

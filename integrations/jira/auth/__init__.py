@@ -40,7 +40,9 @@ class RecordingClient(JiraClient):
 
     def _request(self, endpoint: Any, *args: Any, **kwargs: Any) -> Any:
         health.check_not_paused(self.connection_id)
-        throttle.wait_for(f"jira:{self.connection_id}:{endpoint.method}", endpoint.method, self.sleep)
+        # Jira's burst buckets are per site, endpoint and method: so are ours.
+        key = f"jira:{self.connection_id}:{endpoint.method}:{endpoint.path}"
+        throttle.wait_for(key, endpoint.method, self.sleep)
         try:
             response = super()._request(endpoint, *args, **kwargs)
         except JiraError as exc:
