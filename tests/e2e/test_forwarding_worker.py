@@ -1,0 +1,361 @@
+"""Exactly one Jira issue per report (issue 7 §2), proven with real Celery worker processes against
+the sandbox Jira on the live server while the sandbox loses answers after committing, lags in
+search and fails some calls outright; and again when a worker is killed in the middle of a create.
+
+The workers run `celery -A config worker` on a queue of their own, which is also their default
+queue: `forward_link` schedules its next attempt with `apply_async`, and that message must come
+back to them (tests/celery_worker.py consumes only the queue it sends to, so it is not used here).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+from pytest_django.live_server_helper import LiveServer
+
+from bugs.models import App
+from integrations import forwarding
+from integrations.jira_sandbox import models as sandbox
+from integrations.jira_sandbox.knobs import knobs_update
+from integrations.jira_sandbox.seed import credentials, sandbox_seed
+from integrations.models import IssueLink, JiraConnection
+from tests.celery_worker import ROOT, database_url
+from tests.factories import ReportFactory
+from tests.integrations.conftest import finish_wizard, point_at_sandbox
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# The worker's lookups of an unknown outcome last this long before it creates again (60 s in
+# production); the sandbox's search lag stays well inside it.
+CONSISTENCY_S = 5
+CREATE_PATH = "/sandbox/jira/site/acme/rest/api/3/issue"
+SEARCH_PATH = "/sandbox/jira/site/acme/rest/api/3/search/jql"
+DROPPED = "dropped after commit"
+
+# `celery -A config worker ...` with the consumed queue as the default queue.
+WORKER_BOOT = (
+    "import os, sys\n"
+    "from config.celery import app\n"
+    "app.conf.task_default_queue = os.environ['FORWARDING_TEST_QUEUE']\n"
+    "app.worker_main(['worker', *sys.argv[1:]])\n"
+)
+
+
+@dataclass
+class Workers:
+    """Worker processes on one queue of a broker folder of their own; `start` adds one."""
+
+    directory: Path
+    env: dict[str, str]
+    queue: str
+    producer: Celery
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self) -> subprocess.Popen[bytes]:
+        number = len(self.processes)
+        log = (self.directory / f"worker-{number}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-c", WORKER_BOOT, "--pool=solo", "-Q", self.queue, f"--hostname=w{number}@%h",
+             "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def send(self, task: str, args: list[Any] | None = None) -> None:
+        self.producer.send_task(task, args=args or [], queue=self.queue)
+
+    def log(self, number: int) -> str:
+        return (self.directory / f"worker-{number}.log").read_text(errors="replace")[-4000:]
+
+    def assert_alive(self, process: subprocess.Popen[bytes]) -> None:
+        number = self.processes.index(process)
+        assert process.poll() is None, f"worker {number} died:\n{self.log(number)}"
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def forwarding_workers(tmp_path: Path, **settings_env: str) -> Iterator[Workers]:
+    """A fresh queue and broker folder; the workers see the test database and the settings that
+    point at the live server's sandbox (and `settings_env`, as environment variables)."""
+    queue = f"test-forward-{uuid.uuid4().hex[:8]}"
+    broker_dir = tmp_path / "broker"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "true",
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_FILESYSTEM_BROKER_DIR": str(broker_dir),
+        "LOG_LEVEL": "WARNING",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        # Derived from SITE_URL when settings load: the live server's URL, as point_at_sandbox sets.
+        "SITE_URL": settings.SITE_URL,
+        "ATLASSIAN_AUTH_URL": settings.ATLASSIAN_AUTH_URL,
+        "ATLASSIAN_API_URL": settings.ATLASSIAN_API_URL,
+        "JIRA_CONNECT_INSTALL_KEYS_URL": settings.JIRA_CONNECT_INSTALL_KEYS_URL,
+        "FORWARDING_TEST_QUEUE": queue,
+        **settings_env,
+    }
+    # Not the current app: shared tasks elsewhere in the run keep the eager test app.
+    producer = Celery("forwarding-test-producer", broker=settings.CELERY_BROKER_URL, set_as_current=False)
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        (broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+        producer.conf.broker_transport_options = {
+            "data_folder_in": str(broker_dir / "queue"),
+            "data_folder_out": str(broker_dir / "queue"),
+            "control_folder": str(broker_dir / "control"),
+        }
+    workers = Workers(directory=tmp_path, env=env, queue=queue, producer=producer)
+    try:
+        yield workers
+    finally:
+        workers.stop()
+
+
+def wait_for(
+    done: Callable[[], bool], *, timeout: float, alive: Callable[[], None], every: float = 0.25
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        alive()
+        time.sleep(every)
+    return done()
+
+
+@pytest.fixture
+def connection(owner_client: Client, app: App, live_server: LiveServer, settings: Any) -> JiraConnection:
+    """Basic auth on acme's WEB project, set up through the wizard (as tests/integrations do)."""
+    point_at_sandbox(settings, live_server.url)
+    sandbox_seed()
+    jira = credentials()
+    answer = owner_client.post(
+        f"/apps/{app.pk}/settings/integrations/jira/credentials/basic/",
+        {
+            "basic-site_url": f"{live_server.url}/sandbox/jira/site/acme",
+            "basic-email": jira["user_email"],
+            "basic-api_token": jira["api_token"],
+        },
+    )
+    assert answer.status_code == 302
+    assert finish_wizard(owner_client, app).status_code == 302
+    return JiraConnection.objects.get(app=app)
+
+
+def _pending_links(app: App, connection: JiraConnection, count: int) -> list[IssueLink]:
+    """What `forward_request` writes before it enqueues on commit (the test process is eager)."""
+    links = []
+    for _ in range(count):
+        report = ReportFactory(app=app)
+        links.append(
+            IssueLink.objects.create(
+                report=report,
+                connection=connection,
+                label=forwarding.report_label(report),
+                next_attempt_at=timezone.now(),
+            )
+        )
+    return links
+
+
+def _issues_per_label(labels: list[str]) -> Counter[str]:
+    pairs = (
+        sandbox.IssueLabel.objects.filter(issue__site__name="acme", name__in=labels)
+        .values_list("name", "issue_id")
+        .distinct()
+    )
+    return Counter(name for name, _ in pairs)
+
+
+def _calls_since(first_id: int) -> dict[str, int]:
+    log = sandbox.RequestLog.objects.filter(pk__gt=first_id, site__name="acme", method="POST")
+    creates, searches = log.filter(path=CREATE_PATH), log.filter(path=SEARCH_PATH)
+    return {
+        "creates": creates.count(),
+        "creates_dropped": creates.filter(note__startswith=DROPPED).count(),
+        "creates_failed": creates.filter(status__gte=500).exclude(note__startswith=DROPPED).count(),
+        "lookups": searches.count(),
+        "lookups_dropped": searches.filter(note__startswith=DROPPED).count(),
+        "lookups_failed": searches.filter(status__gte=500).exclude(note__startswith=DROPPED).count(),
+    }
+
+
+def _last_log_id() -> int:
+    return sandbox.RequestLog.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _assert_exactly_one_issue_each(links: list[IssueLink]) -> None:
+    labels = [link.label for link in links]
+    per_label = _issues_per_label(labels)
+    duplicates = {label: n for label, n in per_label.items() if n > 1}
+    assert not duplicates, f"labels carried by more than one issue: {duplicates}"
+    stored = {link.pk: link for link in IssueLink.objects.filter(pk__in=[link.pk for link in links])}
+    not_linked = [link.label for link in stored.values() if link.state != IssueLink.State.LINKED]
+    assert not not_linked, f"{len(not_linked)} links not linked: {not_linked[:10]}"
+    keys = {
+        key: set(labels)
+        for key, labels in sandbox.Issue.objects.filter(
+            site__name="acme", key__in=[link.issue_key for link in stored.values()]
+        ).values_list("key", "labels")
+    }
+    without = [link.label for link in stored.values() if link.label not in keys.get(link.issue_key, set())]
+    assert not without, f"{len(without)} reports without their issue: {without[:10]}"
+
+
+def test_two_workers_forward_every_report_once_while_jira_loses_answers(
+    tmp_path: Path, app: App, connection: JiraConnection
+) -> None:
+    acme = sandbox.Site.objects.get(name="acme")
+    links = _pending_links(app, connection, 200)
+    first_log = _last_log_id()
+    knobs_update(
+        site=acme,
+        changes={"drop_rate": 0.3, "drop_mode": "502", "search_staleness_s": 1.5, "error_rate": 0.03},
+    )
+    began = time.monotonic()
+    with forwarding_workers(tmp_path, JIRA_SEARCH_CONSISTENCY_S=str(CONSISTENCY_S)) as workers:
+        first, second = workers.start(), workers.start()
+        # Every link twice: a message Celery delivers again must change nothing.
+        for _ in range(2):
+            for link in links:
+                workers.send("integrations.tasks.forward_link", [link.pk])
+
+        def alive() -> None:
+            workers.assert_alive(first)
+            workers.assert_alive(second)
+
+        def all_settled() -> bool:
+            return not IssueLink.objects.filter(pk__in=[link.pk for link in links], state="pending").exists()
+
+        settled = wait_for(all_settled, timeout=120, alive=alive)
+        elapsed = time.monotonic() - began
+        # Messages still queued (the duplicates' later attempts) find linked links and do nothing.
+        time.sleep(1)
+        alive()
+
+    calls = _calls_since(first_log)
+    rows = IssueLink.objects.filter(pk__in=[link.pk for link in links])
+    states = Counter(rows.values_list("state", flat=True))
+    c = calls
+    print(
+        f"\nforwarding with 2 workers, 200 reports each sent twice, drop_rate 0.3 (502), "
+        f"search lag 1.5 s, error_rate 0.03, consistency window {CONSISTENCY_S} s: {elapsed:.1f} s"
+        f"\n  links: {dict(states)}; create attempts counted on links: "
+        f"{sum(rows.values_list('attempts', flat=True))}"
+        f"\n  creates attempted: {c['creates']} (answers dropped after commit: {c['creates_dropped']}, "
+        f"refused with a 5xx: {c['creates_failed']})"
+        f"\n  lookups: {c['lookups']} (dropped: {c['lookups_dropped']}, 5xx: {c['lookups_failed']})"
+        f"\n  issues: {sum(_issues_per_label([link.label for link in links]).values())} for 200 reports"
+    )
+    assert settled, f"not settled within 120 s: {dict(states)}"
+    assert calls["creates_dropped"] > 0, "the sandbox dropped no create answer: nothing was proven"
+    _assert_exactly_one_issue_each(links)
+
+
+def test_a_worker_killed_mid_create_leaves_no_duplicate(
+    tmp_path: Path, app: App, connection: JiraConnection
+) -> None:
+    acme = sandbox.Site.objects.get(name="acme")
+    links = _pending_links(app, connection, 40)
+    ids = [link.pk for link in links]
+    # Slow answers, so the kill lands while a create is on the wire; some answers lost as well.
+    knobs_update(site=acme, changes={"latency_ms": 150, "drop_rate": 0.2, "search_staleness_s": 1.0})
+    lease_s = 4.0  # the workers' claim lasts this long (JIRA_FORWARD_LEASE_S; 3 minutes by default)
+    with forwarding_workers(
+        tmp_path, JIRA_SEARCH_CONSISTENCY_S=str(CONSISTENCY_S), JIRA_FORWARD_LEASE_S=str(lease_s)
+    ) as workers:
+        doomed = workers.start()
+        for link in links:
+            workers.send("integrations.tasks.forward_link", [link.pk])
+
+        def creating() -> IssueLink | None:
+            # Claimed, and `create_started_at` just committed by `_create` (a lookup's claim
+            # leaves `updated_at` where the previous attempt put it).
+            for link in IssueLink.objects.filter(
+                pk__in=ids, state="pending", claimed_until__isnull=False, create_started_at__isnull=False
+            ):
+                if abs(link.updated_at - link.create_started_at) < timedelta(milliseconds=100):
+                    return link
+            return None
+
+        seen: dict[int, float] = {}  # link → when it was first seen creating
+
+        def mid_run() -> bool:
+            link = creating()
+            if link is None or IssueLink.objects.filter(pk__in=ids, state="linked").count() < 5:
+                return False
+            # Still creating 50 ms later: the request is on the wire (150 ms of latency).
+            if time.monotonic() - seen.setdefault(link.pk, time.monotonic()) < 0.05:
+                return False
+            victims.append(link)
+            return True
+
+        victims: list[IssueLink] = []
+        assert wait_for(mid_run, timeout=60, alive=lambda: workers.assert_alive(doomed), every=0.01)
+        victim = victims[-1]
+        doomed.kill()  # SIGKILL: no shutdown, its claim stays, its queued retries are lost
+        doomed.wait()
+        # The sandbox finishes the create the dead worker sent (unless it died just before sending).
+        reached = wait_for(
+            lambda: _issues_per_label([victim.label])[victim.label] == 1, timeout=3, alive=lambda: None
+        )
+        orphan = sandbox.Issue.objects.filter(site__name="acme", label_rows__name=victim.label).first()
+        linked_at_kill = IssueLink.objects.filter(pk__in=ids, state="linked").count()
+
+        # The dead worker's claims stay until they run out; the new worker waits for that.
+        expired = IssueLink.objects.filter(
+            pk__in=ids, state="pending", claimed_until__gt=timezone.now()
+        ).count()
+        survivor = workers.start()
+        last_beat = 0.0
+
+        def finished() -> bool:
+            nonlocal last_beat
+            if time.monotonic() - last_beat > 2:  # beat's forward_due (every minute in production)
+                workers.send("integrations.tasks.forward_due")
+                last_beat = time.monotonic()
+            return not IssueLink.objects.filter(pk__in=ids, state="pending").exists()
+
+        settled = wait_for(finished, timeout=60, alive=lambda: workers.assert_alive(survivor))
+
+    victim.refresh_from_db()
+    print(
+        f"\nkilled a worker mid-create of {victim.label} with {linked_at_kill}/40 linked, "
+        f"its create {'reached' if reached else 'never reached'} Jira, {expired} claim(s) expired; "
+        f"a new worker finished: "
+        f"{dict(Counter(IssueLink.objects.filter(pk__in=ids).values_list('state', flat=True)))}"
+    )
+    assert settled, "the new worker did not finish the job within 60 s"
+    _assert_exactly_one_issue_each(links)
+    if orphan is not None:
+        # Found by its label, not created again.
+        assert victim.issue_key == orphan.key
