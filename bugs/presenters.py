@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 
-from .models import BugReport, Priority, Status
+from .models import App, BugReport, Priority, Status
 
 _APP, _NUMBER = 990000001, 990000002  # placeholders reversed once, then substituted
 
@@ -78,10 +78,27 @@ JIRA_CELL_TEMPLATE = "integrations/list_cell.html"
 NO_JIRA_CELL = '<span class="muted" aria-label="Not in Jira">—</span>'
 
 
-def _jira_cell(report: BugReport, template: Any) -> str:
+# A row not in Jira yet gets a "Send" button when its app can send (htmx swaps the cell for the
+# link's state; without JavaScript it posts and comes back to the report's Jira panel).
+JIRA_SEND_HTML = (
+    '<form method="post" action="{url}" class="inline-form" hx-post="{url}?cell=1" '
+    'hx-target="closest td" hx-swap="innerHTML" hx-disabled-elt="find button">{csrf}'
+    '<button type="submit" class="btn btn-small" aria-label="Send #{number} to Jira">Send</button></form>'
+)
+
+
+def jira_can_send(app: App | None) -> bool:
+    """Whether the app's Jira connection can take reports (its reverse relation, by name)."""
+    connection = getattr(app, "jira_connection", None) if app is not None else None
+    return bool(connection is not None and connection.project_id and connection.status != "disconnected")
+
+
+def _jira_cell(report: BugReport, template: Any, send: str) -> str:
     """The report's Jira issue(s) (`issue_links`, a reverse relation the list prefetches)."""
     links = list(report.issue_links.all())  # type: ignore[attr-defined]
-    return template.render({"links": links}) if links else NO_JIRA_CELL
+    if links:
+        return template.render({"links": links})
+    return send or NO_JIRA_CELL
 
 
 def _ago(moment: datetime, now: datetime) -> str:
@@ -103,8 +120,10 @@ def list_rows(
     querystring: str,
     csrf_token: str,
     all_apps: bool,
+    jira_send: bool = False,
 ) -> list[SafeString]:
-    """The <tr> of each report, as templates/bugs/report_list.html shows them."""
+    """The <tr> of each report, as templates/bugs/report_list.html shows them. `jira_send`: rows
+    not in Jira get a Send button (the app can send)."""
     detail = reverse("report_detail", args=[_APP, _NUMBER])
     triage = reverse("report_triage", args=[_APP, _NUMBER])
     suffix = f"?{querystring}" if querystring else ""
@@ -114,6 +133,7 @@ def list_rows(
     scope = mark_safe('<input type="hidden" name="scope" value="all">' if all_apps else "")  # noqa: S308
     now = timezone.now()
     jira_cell = get_template(JIRA_CELL_TEMPLATE)
+    send_url = reverse("jira_send", args=[_APP, _NUMBER]) if jira_send else ""
 
     def link(template: str, report: BugReport) -> str:
         return template.replace(str(_APP), str(report.app_id)).replace(str(_NUMBER), str(report.number))
@@ -147,7 +167,13 @@ def list_rows(
                     options=statuses.render(r.status),
                     **cell,
                 ),
-                jira_cell=_jira_cell(r, jira_cell),
+                jira_cell=_jira_cell(
+                    r,
+                    jira_cell,
+                    JIRA_SEND_HTML.format(url=escape(link(send_url, r)), csrf=csrf, number=r.number)
+                    if jira_send
+                    else "",
+                ),
                 app_cell=f"<td>{escape(r.app.name)}</td>\n" if all_apps else "",
                 device=escape(device) if device else "—",
                 version=escape(r.app_version) if r.app_version else "—",

@@ -94,6 +94,10 @@ def jira_send(request: HttpRequest, app_id: int, number: int) -> HttpResponse:
         forwarding.forward_request(report=report, user=request.user)
     except forwarding.NotConnected as exc:
         return _panel_response(request, report, status=400, send_error=exc.words)
+    if request.htmx and request.GET.get("cell"):
+        # The list's row button: the cell as the list shows it, with the link's state.
+        links = list(IssueLink.objects.filter(report=report).select_related("connection"))
+        return render(request, "integrations/list_cell.html", {"links": links})
     if request.htmx:
         return _panel_response(request, report)
     return redirect(_report_url(report) + "#jira-panel")

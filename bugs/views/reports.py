@@ -19,7 +19,7 @@ from accounts.selectors import membership_require_current
 from bugs import filters, selectors, services
 from bugs.errors import BugsError
 from bugs.forms import BulkTriageForm, TriageForm
-from bugs.presenters import filter_selects, grouped_options, list_rows
+from bugs.presenters import filter_selects, grouped_options, jira_can_send, list_rows
 
 
 def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpResponse:
@@ -39,6 +39,7 @@ def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpRespon
             querystring=triage.querystring,
             csrf_token=get_token(request),
             all_apps=triage.app is None,
+            jira_send=jira_can_send(triage.app),
         ),
         "bulk_options": grouped_options(BulkTriageForm(members=triage.members).fields["action"].choices),
         "selects": filter_selects(triage.form, with_app=triage.app is None),
@@ -113,6 +114,7 @@ def report_triage(request: HttpRequest, app_id: int, number: int) -> HttpRespons
             querystring=query.urlencode(),
             csrf_token=get_token(request),
             all_apps=request.POST.get("scope") == "all",
+            jira_send=request.POST.get("scope") != "all" and jira_can_send(report.app),
         )
         context = {"row": row}
         response = render(request, "bugs/report_list.html#row", context, status=200 if ok else 400)

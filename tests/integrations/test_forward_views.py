@@ -377,7 +377,8 @@ def test_the_list_shows_each_report_s_jira_state(web: Client, app: App, saved: J
     assert ">Sending</span>" in re.search(rf'<tr id="report-{sending.pk}".*?</tr>', page, re.S).group(0)
     failed_row = re.search(rf'<tr id="report-{failed.pk}".*?</tr>', page, re.S).group(0)
     assert ">Failed</span>" in failed_row and "Refused &lt;b&gt;" in failed_row
-    assert "Not in Jira" in re.search(rf'<tr id="report-{plain.pk}".*?</tr>', page, re.S).group(0)
+    plain_row = re.search(rf'<tr id="report-{plain.pk}".*?</tr>', page, re.S).group(0)
+    assert f'aria-label="Send #{plain.number} to Jira"' in plain_row  # the row's own Send button
     # The bulk bar sends the same form to the integration.
     assert f'formaction="{reverse("jira_send_bulk", args=[app.pk])}"' in page
     # The htmx fragment (a filter change) has the column too.
@@ -385,13 +386,29 @@ def test_the_list_shows_each_report_s_jira_state(web: Client, app: App, saved: J
     assert "WEB-3" in fragment
 
 
-def test_the_bulk_button_needs_a_usable_connection(web: Client, app: App, saved: JiraConnection) -> None:
-    ReportFactory(app=app)
+def test_the_bulk_and_row_buttons_need_a_usable_connection(
+    web: Client, app: App, saved: JiraConnection
+) -> None:
+    plain = ReportFactory(app=app)
     saved.status = JiraConnection.Status.DISCONNECTED
     saved.save()
-    assert "jira/send/" not in _html(web.get(reverse("report_list", args=[app.pk])))
+    page = _html(web.get(reverse("report_list", args=[app.pk])))
+    assert "jira/send/" not in page and "Not in Jira" in page
     saved.delete()
     assert "jira/send/" not in _html(web.get(reverse("report_list", args=[app.pk])))
+    assert plain.pk
+
+
+def test_a_row_s_send_button_swaps_its_cell_for_the_issue(
+    web: Client, app: App, connection: JiraConnection
+) -> None:
+    report = ReportFactory(app=app)
+    cell = _fragment(web.post(_urls(report)["send"] + "?cell=1", **HTMX))
+    link = IssueLink.objects.get(report=report)
+    assert link.state == "linked" and f">{link.issue_key}</a>" in cell
+    assert "<form" not in cell  # nothing left to press
+    web.post(_urls(report)["send"] + "?cell=1", **HTMX)  # pressed again: the same issue
+    assert len(_issues(link.label)) == 1
 
 
 def test_bulk_send_goes_to_the_batch_page_which_shows_it_done(
