@@ -325,6 +325,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.forward_due",
         "schedule": 60,
     },
+    # Every minute: the Jira status of issues just created (a create answers with the key only).
+    "jira-fill-link-statuses": {
+        "task": "integrations.tasks.fill_link_statuses",
+        "schedule": 60,
+    },
 }
 if JIRA_SANDBOX:
     # The sandbox Jira's webhook sweeper: sends deliveries whose task was lost (a restarted worker).

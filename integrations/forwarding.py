@@ -561,3 +561,61 @@ def _issue_key(value: str, site_url: str) -> str:
     if match.group(1).rstrip("/") != site_url.rstrip("/"):
         raise BadIssueReference(f"That issue is not on {site_url}, the site this app is connected to.")
     return match.group(2).upper()
+
+
+# ---------------------------------------------------------------------------------------------
+# The Jira status of new issues (a create answers with the key only)
+# ---------------------------------------------------------------------------------------------
+
+# search/jql's reconcileIssues takes at most this many ids: read-after-write for issues just made.
+STATUS_BATCH = 50
+
+
+def link_statuses_fill(*, connection: JiraConnection) -> int:
+    """Fill in the Jira status of linked issues that have none yet (just created), with one
+    search per 50 issues. Returns how many links got theirs."""
+    links = list(
+        IssueLink.objects.filter(connection=connection, state=IssueLink.State.LINKED, jira_status_name="")
+        .exclude(issue_id="")
+        .order_by("linked_at")[:STATUS_BATCH]
+    )
+    if not links:
+        return 0
+    ids = [int(link.issue_id) for link in links if link.issue_id.isdigit()]
+    page = client_for(connection).search_jql(
+        f"id in ({', '.join(str(i) for i in ids)})",
+        fields=("status",),
+        max_results=STATUS_BATCH,
+        reconcile_issues=ids,
+    )
+    found = {
+        str(issue.get("id")): (issue.get("fields") or {}).get("status") or {}
+        for issue in page.get("issues") or []
+    }
+    filled = 0
+    for link in links:
+        status = found.get(link.issue_id)
+        if not status:
+            continue
+        IssueLink.objects.filter(pk=link.pk, jira_status_name="").update(
+            jira_status_name=str(status.get("name") or "")[:255],
+            jira_status_category=str((status.get("statusCategory") or {}).get("key") or "")[:32],
+        )
+        filled += 1
+    return filled
+
+
+def link_statuses_fill_all() -> int:
+    """Every usable connection's new issues (beat runs this every minute)."""
+    filled = 0
+    for connection in JiraConnection.objects.filter(status=JiraConnection.Status.ACTIVE).exclude(
+        project_id=""
+    ):
+        try:
+            filled += link_statuses_fill(connection=connection)
+        except JiraError as exc:  # the connection's health records it; the next run tries again
+            logger.info(
+                "jira.forward.statuses_skipped",
+                extra={"connection": connection.pk, "error": type(exc).__name__},
+            )
+    return filled

@@ -32,3 +32,9 @@ def forward_due() -> int:
     """Run every minute by beat: queue pending links whose attempt is due (a lost message or a
     killed worker never leaves a report waiting for ever)."""
     return forwarding.forward_due()
+
+
+@shared_task
+def fill_link_statuses() -> int:
+    """Run every minute by beat: the Jira status of issues just created (the list shows it)."""
+    return forwarding.link_statuses_fill_all()

@@ -230,3 +230,15 @@ def test_a_connection_marked_by_a_refused_refresh_pauses_and_emails_once(
     assert {(link.state, link.error_kind) for link in links} == {
         (IssueLink.State.PENDING, IssueLink.ErrorKind.PAUSED)
     }
+
+
+def test_new_issues_get_their_jira_status_in_one_search(app: App, connection: JiraConnection) -> None:
+    reports = [ReportFactory(app=app) for _ in range(3)]
+    for report in reports:
+        forwarding.forward_request(report=report)
+    before = sandbox.RequestLog.objects.count()
+    assert forwarding.link_statuses_fill_all() == 3
+    assert sandbox.RequestLog.objects.count() - before == 1  # one search for all three
+    links = IssueLink.objects.filter(report__in=reports)
+    assert {(link.jira_status_name, link.jira_status_category) for link in links} == {("To Do", "new")}
+    assert forwarding.link_statuses_fill_all() == 0  # nothing left to ask
