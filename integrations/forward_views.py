@@ -81,9 +81,21 @@ def _report_url(report: BugReport) -> str:
 
 @require_GET
 def jira_panel(request: HttpRequest, app_id: int, number: int) -> HttpResponse:
-    """The panel on its own: polled while a send is under way (htmx), or as a page."""
+    """The panel on its own: polled while a send is under way (htmx), or as a page; with
+    `?cell=1`, the list's Jira cell of a row being sent (polled until it has its key)."""
     report = selectors.report_for_member(user=request.user, app_id=app_id, number=number)
+    if request.htmx and request.GET.get("cell"):
+        return _list_cell(request, report)
     return _panel_response(request, report)
+
+
+def _list_cell(request: HttpRequest, report: BugReport) -> HttpResponse:
+    """The list's Jira cell of one row, polling itself while the report is being sent."""
+    links = list(IssueLink.objects.filter(report=report).select_related("connection", "report"))
+    poll = reverse("jira_panel", kwargs={"app_id": report.app_id, "number": report.number}) + "?cell=1"
+    return render(
+        request, "integrations/list_cell.html", {"links": links, "poll_url": poll, "poll_s": POLL_S}
+    )
 
 
 @require_POST
@@ -96,8 +108,7 @@ def jira_send(request: HttpRequest, app_id: int, number: int) -> HttpResponse:
         return _panel_response(request, report, status=400, send_error=exc.words)
     if request.htmx and request.GET.get("cell"):
         # The list's row button: the cell as the list shows it, with the link's state.
-        links = list(IssueLink.objects.filter(report=report).select_related("connection"))
-        return render(request, "integrations/list_cell.html", {"links": links})
+        return _list_cell(request, report)
     if request.htmx:
         return _panel_response(request, report)
     return redirect(_report_url(report) + "#jira-panel")

@@ -492,3 +492,16 @@ def test_a_batch_of_another_app_is_a_404(web: Client, app: App, owner: Membershi
     other = AppFactory(organization=owner.organization)
     batch = ForwardBatch.objects.create(app=other, total=0)
     assert web.get(reverse("jira_batch", args=[app.pk, batch.pk])).status_code == 404
+
+
+def test_a_row_being_sent_polls_its_cell_until_it_has_its_key(
+    web: Client, app: App, saved: JiraConnection
+) -> None:
+    report = ReportFactory(app=app)
+    link = IssueLink.objects.create(report=report, connection=saved)  # a worker has it
+    poll = _urls(report)["panel"] + "?cell=1"
+    cell = _fragment(web.get(poll, **HTMX))
+    assert ">Sending</span>" in cell and f'hx-get="{poll}"' in cell and 'hx-trigger="every 2s"' in cell
+    IssueLink.objects.filter(pk=link.pk).update(state="linked", issue_key="WEB-9")
+    cell = _fragment(web.get(poll, **HTMX))
+    assert ">WEB-9</a>" in cell and "hx-get" not in cell
