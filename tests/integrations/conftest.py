@@ -39,6 +39,26 @@ def web(client: Client, owner: Membership) -> Client:
     return login(client, owner.user)
 
 
+@pytest.fixture
+def connection(web: Client, app: Any, jira: dict[str, str], settings: Any) -> Any:
+    """Basic auth on acme's WEB project (no required fields), set up through the wizard; tasks
+    run eagerly, so an unknown outcome is looked up once (no consistency window)."""
+    from integrations.models import JiraConnection
+
+    settings.JIRA_SEARCH_CONSISTENCY_S = 0
+    answer = web.post(
+        f"/apps/{app.pk}/settings/integrations/jira/credentials/basic/",
+        {
+            "basic-site_url": jira["site_url"],
+            "basic-email": jira["user_email"],
+            "basic-api_token": jira["api_token"],
+        },
+    )
+    assert answer.status_code == 302
+    assert finish_wizard(web, app).status_code == 302
+    return JiraConnection.objects.get(app=app)
+
+
 def finish_wizard(web: Client, app: Any, project: str = "WEB") -> Any:
     """Take the app's draft through Set up (when it has no project yet: `project`, issue type Bug,
     nothing mapped) and Finish; returns Finish's answer (a redirect when saved)."""

@@ -17,26 +17,8 @@ from integrations.jira_sandbox import models as sandbox
 from integrations.jira_sandbox.knobs import knobs_update
 from integrations.models import IssueLink, JiraConnection
 from tests.factories import ReportFactory
-from tests.integrations.conftest import finish_wizard
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def connection(web: Client, app: App, jira: dict[str, str], settings: Any) -> JiraConnection:
-    """Basic auth on acme's WEB project (no required fields), set up through the wizard."""
-    settings.JIRA_SEARCH_CONSISTENCY_S = 0  # eager tasks: an unknown outcome is looked up once
-    answer = web.post(
-        f"/apps/{app.pk}/settings/integrations/jira/credentials/basic/",
-        {
-            "basic-site_url": jira["site_url"],
-            "basic-email": jira["user_email"],
-            "basic-api_token": jira["api_token"],
-        },
-    )
-    assert answer.status_code == 302
-    assert finish_wizard(web, app).status_code == 302
-    return JiraConnection.objects.get(app=app)
 
 
 def _acme() -> sandbox.Site:
