@@ -310,27 +310,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
-    "purge-expired-idempotency-keys": {
-        "task": "bugs.tasks.purge_expired_idempotency_keys",
-        "schedule": 60 * 60,
-    },
-    # Hourly, so a reminder step is never more than an hour late; each step is sent once.
-    "jira-credential-expiry-reminders": {
-        "task": "integrations.tasks.remind_expiring_credentials",
-        "schedule": 60 * 60,
-    },
-    # Every minute: reports whose next attempt at their Jira issue is due (see forwarding.py).
-    "jira-forward-due": {
-        "task": "integrations.tasks.forward_due",
-        "schedule": 60,
-    },
-    # Every minute: the Jira status of issues just created (a create answers with the key only).
-    "jira-fill-link-statuses": {
-        "task": "integrations.tasks.fill_link_statuses",
-        "schedule": 60,
-    },
-}
+# Periodic tasks live in the database (django-celery-beat), created by data migrations
+# (bugs 0003, integrations 0010) so admins can change or pause them in the admin: entries here
+# would be rewritten at every beat start. Only the sandbox's sweeper, a development tool that
+# exists with JIRA_SANDBOX alone, is declared here.
+CELERY_BEAT_SCHEDULE: dict = {}
 if JIRA_SANDBOX:
     # The sandbox Jira's webhook sweeper: sends deliveries whose task was lost (a restarted worker).
     CELERY_BEAT_SCHEDULE["sandbox-jira-deliver-due"] = {
