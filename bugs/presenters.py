@@ -121,9 +121,11 @@ def list_rows(
     csrf_token: str,
     all_apps: bool,
     jira_send: bool = False,
+    jira_links: bool = True,
 ) -> list[SafeString]:
     """The <tr> of each report, as templates/bugs/report_list.html shows them. `jira_send`: rows
-    not in Jira get a Send button (the app can send)."""
+    not in Jira get a Send button (the app can send); `jira_links` False: the app has no Jira
+    connection, so no row has a link and none is looked up."""
     detail = reverse("report_detail", args=[_APP, _NUMBER])
     triage = reverse("report_triage", args=[_APP, _NUMBER])
     suffix = f"?{querystring}" if querystring else ""
@@ -173,7 +175,9 @@ def list_rows(
                     JIRA_SEND_HTML.format(url=escape(link(send_url, r)), csrf=csrf, number=r.number)
                     if jira_send
                     else "",
-                ),
+                )
+                if jira_links
+                else NO_JIRA_CELL,
                 app_cell=f"<td>{escape(r.app.name)}</td>\n" if all_apps else "",
                 device=escape(device) if device else "—",
                 version=escape(r.app_version) if r.app_version else "—",

@@ -47,7 +47,9 @@ def apps_for_membership(*, membership: Membership) -> QuerySet[App]:
 
 def app_get(*, user: User, app_id: int) -> App:
     try:
-        return apps_for_user(user=user).select_related("organization").get(pk=app_id)
+        # jira_connection: the integration's reverse relation, by name (the list asks whether the
+        # app sends to Jira; joined here it costs no query).
+        return apps_for_user(user=user).select_related("organization", "jira_connection").get(pk=app_id)
     except (App.DoesNotExist, ValueError, TypeError):
         raise Http404("No such app.") from None
 
@@ -64,9 +66,18 @@ def reports_for_app(*, app: App, status: str | None = None) -> QuerySet[BugRepor
     return reports.order_by("-created_at", "-id")
 
 
-def reports_with_jira(reports: QuerySet[BugReport]) -> QuerySet[BugReport]:
+def app_has_jira(app: App | None) -> bool:
+    """Whether the app has a Jira connection row at all (joined by app_get): without one, none of
+    its reports can have a Jira link, and the list asks nothing more."""
+    return app is None or getattr(app, "jira_connection", None) is not None
+
+
+def reports_with_jira(reports: QuerySet[BugReport], *, app: App | None = None) -> QuerySet[BugReport]:
     """The reports with their Jira issue links (the integration's reverse relation, named here,
-    never imported): two more queries per page whatever its size, none when no row has a link."""
+    never imported): two more queries per page whatever its size, none when no row has a link,
+    and none at all for an app without a Jira connection."""
+    if not app_has_jira(app):
+        return reports
     return reports.prefetch_related("issue_links__connection")
 
 

@@ -39,12 +39,9 @@ class Worker:
         assert self.process.poll() is None, f"the worker died:\n{self.process.stdout.read()}"  # type: ignore[union-attr]
 
 
-@contextmanager
-def celery_worker(tmp_path: Path) -> Iterator[Worker]:
-    """Start `celery worker` on a fresh queue (no stray messages either way); stop it after."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    broker_dir = tmp_path / "broker"
-    env = {
+def worker_env(broker_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a worker process on the test database and broker (`extra` added)."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "true",
@@ -52,23 +49,36 @@ def celery_worker(tmp_path: Path) -> Iterator[Worker]:
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_FILESYSTEM_BROKER_DIR": str(broker_dir),
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
+
+
+def producer_for(broker_dir: Path, name: str = "test-producer") -> Celery:
+    """A Celery app that sends to the workers' broker. Not the current app: shared tasks elsewhere
+    in the run must keep the eager test app."""
+    producer = Celery(name, broker=settings.CELERY_BROKER_URL, set_as_current=False)
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        (broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+        producer.conf.broker_transport_options = {
+            "data_folder_in": str(broker_dir / "queue"),
+            "data_folder_out": str(broker_dir / "queue"),
+            "control_folder": str(broker_dir / "control"),
+        }
+    return producer
+
+
+@contextmanager
+def celery_worker(tmp_path: Path) -> Iterator[Worker]:
+    """Start `celery worker` on a fresh queue (no stray messages either way); stop it after."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    broker_dir = tmp_path / "broker"
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue,
          "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=worker_env(broker_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        # Not the current app: shared tasks elsewhere in the run must keep the eager test app.
-        producer = Celery("test-producer", broker=settings.CELERY_BROKER_URL, set_as_current=False)
-        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-            (broker_dir / "queue").mkdir(parents=True, exist_ok=True)
-            producer.conf.broker_transport_options = {
-                "data_folder_in": str(broker_dir / "queue"),
-                "data_folder_out": str(broker_dir / "queue"),
-                "control_folder": str(broker_dir / "control"),
-            }
-        yield Worker(process=process, producer=producer, queue=queue)
+        yield Worker(process=process, producer=producer_for(broker_dir), queue=queue)
     finally:
         process.terminate()
         try:

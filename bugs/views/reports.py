@@ -24,7 +24,7 @@ from bugs.presenters import filter_selects, grouped_options, jira_can_send, list
 
 def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpResponse:
     page = filters.paginate(
-        selectors.reports_with_jira(triage.reports),
+        selectors.reports_with_jira(triage.reports, app=triage.app),
         sort_key=triage.sort_key,
         after=request.GET.get("after", ""),
         before=request.GET.get("before", ""),
@@ -40,6 +40,7 @@ def _render_list(request: HttpRequest, triage: filters.TriageList) -> HttpRespon
             csrf_token=get_token(request),
             all_apps=triage.app is None,
             jira_send=jira_can_send(triage.app),
+            jira_links=selectors.app_has_jira(triage.app),
         ),
         "bulk_options": grouped_options(BulkTriageForm(members=triage.members).fields["action"].choices),
         "selects": filter_selects(triage.form, with_app=triage.app is None),

@@ -9,7 +9,6 @@ back to them (tests/celery_worker.py consumes only the queue it sends to, so it 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from integrations.jira_sandbox import models as sandbox
 from integrations.jira_sandbox.knobs import knobs_update
 from integrations.jira_sandbox.seed import credentials, sandbox_seed
 from integrations.models import IssueLink, JiraConnection
-from tests.celery_worker import ROOT, database_url
+from tests.celery_worker import ROOT, producer_for, worker_env
 from tests.factories import ReportFactory
 from tests.integrations.conftest import finish_wizard, point_at_sandbox
 
@@ -107,32 +106,18 @@ def forwarding_workers(tmp_path: Path, **settings_env: str) -> Iterator[Workers]
     point at the live server's sandbox (and `settings_env`, as environment variables)."""
     queue = f"test-forward-{uuid.uuid4().hex[:8]}"
     broker_dir = tmp_path / "broker"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "true",
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_FILESYSTEM_BROKER_DIR": str(broker_dir),
-        "LOG_LEVEL": "WARNING",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    env = worker_env(
+        broker_dir,
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
         # Derived from SITE_URL when settings load: the live server's URL, as point_at_sandbox sets.
-        "SITE_URL": settings.SITE_URL,
-        "ATLASSIAN_AUTH_URL": settings.ATLASSIAN_AUTH_URL,
-        "ATLASSIAN_API_URL": settings.ATLASSIAN_API_URL,
-        "JIRA_CONNECT_INSTALL_KEYS_URL": settings.JIRA_CONNECT_INSTALL_KEYS_URL,
-        "FORWARDING_TEST_QUEUE": queue,
+        SITE_URL=settings.SITE_URL,
+        ATLASSIAN_AUTH_URL=settings.ATLASSIAN_AUTH_URL,
+        ATLASSIAN_API_URL=settings.ATLASSIAN_API_URL,
+        JIRA_CONNECT_INSTALL_KEYS_URL=settings.JIRA_CONNECT_INSTALL_KEYS_URL,
+        FORWARDING_TEST_QUEUE=queue,
         **settings_env,
-    }
-    # Not the current app: shared tasks elsewhere in the run keep the eager test app.
-    producer = Celery("forwarding-test-producer", broker=settings.CELERY_BROKER_URL, set_as_current=False)
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        (broker_dir / "queue").mkdir(parents=True, exist_ok=True)
-        producer.conf.broker_transport_options = {
-            "data_folder_in": str(broker_dir / "queue"),
-            "data_folder_out": str(broker_dir / "queue"),
-            "control_folder": str(broker_dir / "control"),
-        }
+    )
+    producer = producer_for(broker_dir, "forwarding-test-producer")
     workers = Workers(directory=tmp_path, env=env, queue=queue, producer=producer)
     try:
         yield workers
