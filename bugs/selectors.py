@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.http import Http404
 
@@ -74,11 +74,16 @@ def app_has_jira(app: App | None) -> bool:
 
 def reports_with_jira(reports: QuerySet[BugReport], *, app: App | None = None) -> QuerySet[BugReport]:
     """The reports with their Jira issue links (the integration's reverse relation, named here,
-    never imported): two more queries per page whatever its size, none when no row has a link,
-    and none at all for an app without a Jira connection."""
+    never imported): one more query per page whatever its size, and none at all for an app
+    without a Jira connection."""
     if not app_has_jira(app):
         return reports
-    return reports.prefetch_related("issue_links__connection")
+    # One query for the links and their connection (the link model reached through the relation,
+    # not imported).
+    link_model = BugReport._meta.get_field("issue_links").related_model
+    return reports.prefetch_related(
+        Prefetch("issue_links", queryset=link_model.objects.select_related("connection"))  # type: ignore[union-attr]
+    )
 
 
 def report_get(*, user: User, app_id: int, number: int) -> BugReport:

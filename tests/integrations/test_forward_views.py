@@ -487,3 +487,25 @@ def test_a_row_being_sent_polls_its_cell_until_it_has_its_key(
     IssueLink.objects.filter(pk=link.pk).update(state="linked", issue_key="WEB-9")
     cell = _fragment(web.get(poll, **HTMX))
     assert ">WEB-9</a>" in cell and "hx-get" not in cell
+
+
+def test_the_jira_column_costs_one_query_and_none_without_a_connection(
+    web: Client, app: App, saved: JiraConnection
+) -> None:
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    reports = [ReportFactory(app=app) for _ in range(5)]
+    for report in reports[:3]:
+        IssueLink.objects.create(
+            report=report, connection=saved, state="linked", issue_key=f"WEB-{report.number}"
+        )
+    url = reverse("report_list", args=[app.pk])
+    web.get(url)  # warm the session and caches
+    with CaptureQueriesContext(db) as connected:
+        assert "WEB-1" in _html(web.get(url))
+    IssueLink.objects.all().delete()
+    saved.delete()
+    with CaptureQueriesContext(db) as plain:
+        web.get(url)
+    assert len(connected) == len(plain) + 1
