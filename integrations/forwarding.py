@@ -23,6 +23,7 @@ again, when `forward_resume` sends what waited.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import MANAGER_ROLES, Membership, User
+from accounts.models import User
 from bugs.models import PRIORITY_RANK, BugReport, Priority
 
 from . import services
@@ -52,7 +53,7 @@ from .jira.errors import (
     JiraRateLimited,
     JiraValidationError,
 )
-from .models import FieldMapping, ForwardBatch, IssueLink, JiraConnection
+from .models import ForwardBatch, IssueLink, JiraConnection
 
 logger = logging.getLogger(__name__)
 
@@ -249,10 +250,7 @@ def forward_link(*, link_id: int) -> Step:
 
 def _plan(link: IssueLink) -> issue_builder.IssuePlan:
     connection = link.connection
-    rows = [
-        {"field": m.jira_field, "source": m.source, "value_map": m.value_map, "fixed": m.fixed_value}
-        for m in FieldMapping.objects.filter(connection=connection)
-    ]
+    rows = services.mapping_rows(connection=connection)
     overrides = link.overrides or {}
     plan = services.issue_plan(connection, rows)
     return issue_builder.IssuePlan(
@@ -457,11 +455,7 @@ def _pause_for_auth(connection: JiraConnection, exc: JiraAuthError | None) -> No
 
 
 def _email_admins(connection: JiraConnection) -> None:
-    recipients = sorted(
-        Membership.objects.filter(organization_id=connection.app.organization_id, role__in=MANAGER_ROLES)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
+    recipients = services.managers_emails(connection.app)
     if not recipients:
         return
     context = {
@@ -548,8 +542,6 @@ class BadIssueReference(NotConnected):
 
 
 def _issue_key(value: str, site_url: str) -> str:
-    import re
-
     value = value.strip()
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*-\d+", value):
         return value.upper()

@@ -613,7 +613,7 @@ def credential_expiry_reminders(*, now: datetime | None = None) -> int:
                 continue
             connection.expiry_reminder_days = step
             connection.save(update_fields=["expiry_reminder_days"])
-            recipients = _managers(connection.app)
+            recipients = managers_emails(connection.app)
             if recipients:
                 context = {
                     "connection": connection,
@@ -634,7 +634,8 @@ def credential_expiry_reminders(*, now: datetime | None = None) -> int:
     return sent
 
 
-def _managers(app: App) -> list[str]:
+def managers_emails(app: App) -> list[str]:
+    """The emails of the app's owners and admins (who hear about its Jira connection)."""
     return sorted(
         Membership.objects.filter(organization_id=app.organization_id, role__in=MANAGER_ROLES)
         .exclude(user__email="")
