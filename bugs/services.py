@@ -296,26 +296,27 @@ def comment_create(
     )
     BugReport.objects.filter(pk=report.pk).update(updated_at=timezone.now())
     transaction.on_commit(
-        lambda: signals.comment_changed.send(sender=Comment, comment=comment, action="created")
+        lambda: signals.comment_changed.send(sender=Comment, comment=comment, action="created", origin=origin)
     )
     return comment
 
 
 @transaction.atomic
-def comment_update(*, comment: Comment, body: str) -> Comment:
+def comment_update(*, comment: Comment, body: str, origin: str = CommentOrigin.DASHBOARD) -> Comment:
+    """Replace a comment's text; `origin` says where the edit was made (Jira's are not sent back)."""
     comment.body = body.strip()
     comment.save(update_fields=["body", "updated_at"])
     transaction.on_commit(
-        lambda: signals.comment_changed.send(sender=Comment, comment=comment, action="updated")
+        lambda: signals.comment_changed.send(sender=Comment, comment=comment, action="updated", origin=origin)
     )
     return comment
 
 
 @transaction.atomic
-def comment_delete(*, comment: Comment) -> None:
+def comment_delete(*, comment: Comment, origin: str = CommentOrigin.DASHBOARD) -> None:
     comment_id = comment.pk
     comment.delete()
     comment.pk = comment_id
     transaction.on_commit(
-        lambda: signals.comment_changed.send(sender=Comment, comment=comment, action="deleted")
+        lambda: signals.comment_changed.send(sender=Comment, comment=comment, action="deleted", origin=origin)
     )

@@ -57,6 +57,9 @@ env = environ.Env(
     JIRA_READ_TIMEOUT_S=(float, 30.0),
     JIRA_SEARCH_CONSISTENCY_S=(float, 60.0),
     JIRA_FORWARD_LEASE_S=(float, 180.0),
+    JIRA_RECONCILE_INTERVAL_S=(int, 300),
+    JIRA_RECONCILE_OVERLAP_S=(int, 120),
+    JIRA_RECONCILE_PAGE_SIZE=(int, 100),
     JIRA_THROTTLE_RPS=(float, 40.0),
     JIRA_THROTTLE_BURST=(int, 10),
     JIRA_SITE_SUFFIXES=(list, [".atlassian.net", ".jira.com"]),
@@ -127,6 +130,13 @@ JIRA_THROTTLE_RPS: float = env("JIRA_THROTTLE_RPS")
 # report over once the claim runs out (longer than any one attempt's Jira calls).
 JIRA_FORWARD_LEASE_S: float = env("JIRA_FORWARD_LEASE_S")
 JIRA_THROTTLE_BURST: int = env("JIRA_THROTTLE_BURST")
+# Two-way sync's reconciliation: how often each connection's pass runs (the beat row made by the
+# migration starts with it; edit it in the admin afterwards), how far before the last pass's
+# start each pass reaches back (JQL dates have minute resolution and search lags behind writes),
+# and issues per search page.
+JIRA_RECONCILE_INTERVAL_S: int = env("JIRA_RECONCILE_INTERVAL_S")
+JIRA_RECONCILE_OVERLAP_S: int = env("JIRA_RECONCILE_OVERLAP_S")
+JIRA_RECONCILE_PAGE_SIZE: int = env("JIRA_RECONCILE_PAGE_SIZE")
 # Fernet keys for credentials at rest: the first encrypts, every one decrypts (rotation: put the
 # new key first, run `manage.py rotate_credentials_key`, then drop the old one). Empty: one key
 # derived from SECRET_KEY, so changing SECRET_KEY would make stored credentials unreadable.

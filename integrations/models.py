@@ -110,6 +110,15 @@ class JiraConnection(models.Model):
     webhook_kind = models.CharField(max_length=16, blank=True)
     webhook_ids = models.JSONField(default=list, blank=True)
     webhook_expires_at = models.DateTimeField(null=True, blank=True)
+    # Why the last attempt to register webhooks failed ("" when it worked or was not needed).
+    webhook_error = models.CharField(max_length=500, blank=True)
+    # Two-way sync's health: the last signed delivery, the last reconciliation pass, and the
+    # watermark it moved (issues updated since then, minus an overlap, are searched next time).
+    last_delivery_at = models.DateTimeField(null=True, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    sync_watermark = models.DateTimeField(null=True, blank=True)
+    # The identity's time zone (from GET myself): JQL reads a date without a zone in it.
+    jira_time_zone = models.CharField(max_length=64, blank=True)
     account_id = models.CharField(max_length=128, blank=True)
     identity_name = models.CharField(max_length=255, blank=True)
     identity_email = models.CharField(max_length=255, blank=True)
@@ -266,6 +275,16 @@ class IssueLink(models.Model):
     label = models.CharField(max_length=255, blank=True)
     jira_status_name = models.CharField(max_length=255, blank=True)
     jira_status_category = models.CharField(max_length=32, blank=True)
+    # Two-way sync: the issue's state as we last knew it (ids, never names) and Jira's `updated`
+    # of that state in epoch ms, so an older delivery never overwrites a newer state.
+    jira_status_id = models.CharField(max_length=32, blank=True)
+    jira_priority_id = models.CharField(max_length=32, blank=True)
+    jira_updated_ms = models.BigIntegerField(default=0)
+    # Dashboard changes not yet written to Jira: field → epoch ms of the change (the later side
+    # wins a conflict).
+    pending = models.JSONField(default=dict, blank=True)
+    # Why the last write to Jira failed, in words the report page shows ("" when it worked).
+    sync_error = models.CharField(max_length=500, blank=True)
     create_started_at = models.DateTimeField(null=True, blank=True)
     # A worker's claim on the link while it talks to Jira (two workers never create at once).
     claimed_until = models.DateTimeField(null=True, blank=True)
@@ -294,6 +313,118 @@ class IssueLink(models.Model):
     @property
     def issue_url(self) -> str:
         return f"{self.connection.site_url}/browse/{self.issue_key}" if self.issue_key else ""
+
+
+class CommentLink(models.Model):
+    """A report comment ↔ a Jira comment of one issue link. `comment_pk` outlives the comment, so
+    a deletion here can still be sent to Jira; `jira_comment_id` is empty while our create call
+    is in flight (a delivery of an unknown comment then checks its origin property)."""
+
+    link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="comment_links")
+    comment = models.ForeignKey(
+        "bugs.Comment", on_delete=models.SET_NULL, null=True, blank=True, related_name="jira_links"
+    )
+    # None for a tombstone: a Jira comment deleted before we ever saw it created.
+    comment_pk = models.PositiveBigIntegerField(null=True, blank=True)
+    jira_comment_id = models.CharField(max_length=32, blank=True)
+    jira_updated_ms = models.BigIntegerField(default=0)
+    # Where the comment was written first ("dashboard" or "jira").
+    origin = models.CharField(max_length=10)
+    deleted = models.BooleanField(default=False)
+    # A worker's claim while it writes this comment to Jira (two never create it twice).
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "comment_pk"], name="commentlink_one_per_comment"),
+            models.UniqueConstraint(
+                fields=["link", "jira_comment_id"],
+                condition=~models.Q(jira_comment_id=""),
+                name="commentlink_one_per_jira_comment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.comment_pk} ↔ {self.jira_comment_id or 'pending'}"
+
+
+class WebhookDelivery(models.Model):
+    """One webhook request Jira sent us: a signed one once per (site, identifier), so a retry or
+    a duplicate is answered and dropped; a rejected one (bad signature) for the record only."""
+
+    class Outcome(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        APPLIED = "applied", "Applied"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected (signature)"
+
+    site = models.CharField(max_length=255)
+    identifier = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16)
+    event = models.CharField(max_length=64, blank=True)
+    connection_ids = models.JSONField(default=list, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    # The body's `timestamp` (epoch ms): how late the delivery came is the sync's lag.
+    event_ms = models.BigIntegerField(null=True, blank=True)
+    retry = models.PositiveSmallIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
+    note = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "identifier"],
+                condition=~models.Q(outcome="rejected"),
+                name="webhookdelivery_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event or self.kind} {self.identifier}"
+
+
+class SyncEvent(models.Model):
+    """The audit trail of two-way sync: one row per change in or out, and what came of it."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", "From Jira"
+        OUTBOUND = "out", "To Jira"
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        ECHO = "echo", "Our own change, recognised"
+        STALE = "stale", "Older than what we have"
+        KEPT = "kept", "Kept the later change"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(JiraConnection, on_delete=models.CASCADE, related_name="sync_events")
+    link = models.ForeignKey(
+        IssueLink, on_delete=models.CASCADE, null=True, blank=True, related_name="sync_events"
+    )
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    # webhook, reconcile or dashboard
+    source = models.CharField(max_length=16)
+    field = models.CharField(max_length=16)
+    from_value = models.CharField(max_length=255, blank=True)
+    to_value = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["link", "-created_at"], name="syncevent_link"),
+            models.Index(fields=["connection", "outcome", "-created_at"], name="syncevent_connection"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.field}: {self.to_value} ({self.outcome})"
 
 
 class ThrottleSlot(models.Model):

@@ -6,13 +6,27 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from bugs.models import BugReport
-from bugs.signals import report_created
+from bugs.models import BugReport, Comment
+from bugs.signals import comment_changed, report_changed, report_created
 
-from . import forwarding
+from . import forwarding, sync
 
 
 @receiver(report_created, dispatch_uid="integrations.forward_new_report")
 def forward_new_report(sender: Any, report: BugReport, **kwargs: Any) -> None:
     """Automatic forwarding: sent when the app's connection says so and the report matches."""
     forwarding.forward_if_automatic(report=report)
+
+
+@receiver(report_changed, dispatch_uid="integrations.sync_report_change")
+def sync_report_change(
+    sender: Any, report: BugReport, changes: dict[str, Any], origin: str = "", **kwargs: Any
+) -> None:
+    """Two-way sync: a status or priority changed here goes to the linked Jira issue."""
+    sync.report_changed(report=report, changes=changes, origin=origin)
+
+
+@receiver(comment_changed, dispatch_uid="integrations.sync_comment_change")
+def sync_comment_change(sender: Any, comment: Comment, action: str, origin: str = "", **kwargs: Any) -> None:
+    """Two-way sync: a comment written, edited or deleted here follows in Jira."""
+    sync.comment_changed(comment=comment, action=action, origin=origin)

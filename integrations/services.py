@@ -679,6 +679,17 @@ WEBHOOK_LEFT_WORDS = {
 }
 
 
+def webhooks_remove(*, connection: JiraConnection) -> str:
+    """Remove the webhooks the connection registered (before registering new ones); a warning
+    when Jira would not, and then the ids stay on the row for the next try."""
+    warning = _remove_webhooks(connection)
+    if not warning:
+        JiraConnection.objects.filter(pk=connection.pk).update(
+            webhook_kind="", webhook_ids=[], webhook_expires_at=None
+        )
+    return warning
+
+
 def _remove_webhooks(connection: JiraConnection) -> str:
     remover = WEBHOOK_REMOVERS.get(connection.webhook_kind)
     if remover is None or not connection.webhook_ids:

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from . import forwarding, services
+from . import forwarding, intake, reconcile, services, subscriptions, sync
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +38,54 @@ def forward_due() -> int:
 def fill_link_statuses() -> int:
     """Run every minute by beat: the Jira status of issues just created (the list shows it)."""
     return forwarding.link_statuses_fill_all()
+
+
+# --- two-way sync ------------------------------------------------------------------------------
+
+
+@shared_task
+def sync_delivery(delivery_id: int) -> str:
+    """Apply one recorded webhook delivery (processed once; a second run finds it done)."""
+    return intake.delivery_process(delivery_id=delivery_id)
+
+
+@shared_task
+def sync_push(link_id: int, attempt: int = 0) -> str:
+    """Write a report's pending status/priority change to Jira; scheduled again while Jira is
+    busy or another worker holds the link."""
+    step = sync.link_push(link_id=link_id, attempt=attempt)
+    if step.retry_in is not None:
+        sync_push.apply_async((link_id, attempt + (step.outcome == "retry")), countdown=step.retry_in)
+    return step.outcome
+
+
+@shared_task
+def sync_comment_push(comment_link_id: int, attempt: int = 0) -> str:
+    """Create, edit or delete one comment in Jira as it is here."""
+    step = sync.comment_push(comment_link_id=comment_link_id, attempt=attempt)
+    if step.retry_in is not None:
+        sync_comment_push.apply_async(
+            (comment_link_id, attempt + (step.outcome == "retry")), countdown=step.retry_in
+        )
+    return step.outcome
+
+
+@shared_task
+def reconcile_all() -> int:
+    """Run by beat every JIRA_RECONCILE_INTERVAL_S: one reconciliation pass per syncing connection."""
+    due = reconcile.reconcile_due()
+    for connection_id in due:
+        reconcile_connection.delay(connection_id)
+    return len(due)
+
+
+@shared_task
+def reconcile_connection(connection_id: int) -> bool:
+    return reconcile.reconcile_connection(connection_id=connection_id).ok
+
+
+@shared_task
+def refresh_webhooks() -> int:
+    """Run daily by beat: renew dynamic webhooks before they expire; forget old deliveries."""
+    intake.deliveries_purge()
+    return subscriptions.webhooks_refresh_due()

@@ -25,7 +25,7 @@ from bugs.models import App
 from bugs.models import Priority as BugPriority
 from bugs.models import Status as BugStatus
 
-from . import selectors, services, steps
+from . import selectors, services, steps, subscriptions
 from .forms import CREDENTIAL_FORMS, CredentialsForm, FinishForm, TokenForm
 from .jira import connect, issue_builder, mapping, oauth, setup, wizard
 from .jira.adf import adf_to_text
@@ -325,29 +325,6 @@ def connect_link(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "integrations/connect_link.html", context)
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-def connect_webhook(request: HttpRequest) -> HttpResponse:
-    """Jira's webhooks for the add-on, signed with the installation's shared secret. Only the
-    signature is checked here; applying the changes arrives with two-way sync."""
-    try:
-        installation = services.connect_verify_request(
-            authorization=request.headers.get("Authorization"),
-            query_jwt=None,
-            method="POST",
-            path=request.path,
-            query=request.GET,
-            page=False,
-        )
-    except connect.ConnectJwtError:
-        return HttpResponse(
-            "The request is not signed by this installation.", status=401, content_type="text/plain"
-        )
-    logger.info("jira.connect.webhook", extra={"installation": installation.pk})
-    return HttpResponse(status=204)
-
-
 # ---------------------------------------------------------------------------------------------
 # The wizard's later steps, on the draft: Set up, Test, Finish
 # ---------------------------------------------------------------------------------------------
@@ -616,11 +593,14 @@ def jira_finish(request: HttpRequest, app_id: int) -> HttpResponse:
             "below (it shows the latest set up) and finish again.",
         )
     elif request.method == "POST" and form.is_valid():
-        services.jira_connection_finish(
+        connection = services.jira_connection_finish(
             app=app, draft=draft, rows=extra.get(wizard.MAPPINGS) or [], choices=form.choices()
         )
+        warning = subscriptions.webhooks_ensure(connection=connection)
         wizard.draft_discard(request.session, app.pk)
         messages.success(request, f"Jira Cloud is set up: {app.name}'s reports go to {draft.project_name}.")
+        if warning:
+            messages.warning(request, warning)
         return redirect("jira_settings", app_id=app.pk)
     is_admin = _is_jira_admin(draft)
     context = {

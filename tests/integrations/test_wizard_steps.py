@@ -276,7 +276,7 @@ def test_finish_saves_connection_switches_and_mappings_at_once(
     )
     assert wizard.draft_load(web.session, app.pk, app) is None
     card = web.get(_base(app)).content.decode()
-    for words in ("Basic Authentication", "Mobile App (MOB)", "Reports forwarded", "None registered"):
+    for words in ("Basic Authentication", "Mobile App (MOB)", "Reports forwarded", "A Jira admin webhook"):
         assert words in card
 
 

@@ -1,0 +1,144 @@
+"""Jira's webhook deliveries on the wire (API-NOTES §2): checking their signatures and reading
+their bodies. No models here: the intake view decides which secret applies and what to record.
+
+Three ways a delivery proves where it comes from:
+- admin webhooks with a secret: `X-Hub-Signature: <method>=<hex HMAC of the raw body>`; the
+  method is read from the header (Atlassian may move on from sha256), never assumed;
+- OAuth 2.0 dynamic webhooks: `Authorization: Bearer <JWT>` signed HS256 with the app's client
+  secret; its claims are undocumented, so only the signature and `exp` (when present) count;
+- Connect: a JWT signed with the installation's shared secret (checked in `jira/connect.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+
+# HMAC methods a signature may name: hashlib's names for the WebSub ones in use.
+HUB_METHODS = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512", "sha1": "sha1"}
+# Tolerance for the sender's clock on `exp`.
+JWT_LEEWAY_S = 30
+
+
+class SignatureError(Exception):
+    """The delivery is not signed, or not by whom it claims (answered 401 and recorded)."""
+
+
+def hub_signature_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether `X-Hub-Signature` is the HMAC of `body` under `secret`, by the method the header
+    names, compared in constant time."""
+    if not secret or not header or "=" not in header:
+        return False
+    method, _, given = header.strip().partition("=")
+    algorithm = HUB_METHODS.get(method.strip().lower())
+    if algorithm is None:
+        return False
+    expected = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+    return hmac.compare_digest(expected, given.strip().lower())
+
+
+def bearer_claims(authorization: str | None, secret: str) -> dict[str, Any]:
+    """The claims of an `Authorization: Bearer <JWT>` signed HS256 with `secret`; SignatureError
+    when it is missing, forged or expired."""
+    if not secret:
+        raise SignatureError("no secret to check the signature with")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() not in {"bearer", "jwt"} or not token.strip():
+        raise SignatureError("no bearer token")
+    try:
+        claims = jwt.decode(
+            token.strip(),
+            secret,
+            algorithms=["HS256"],
+            leeway=JWT_LEEWAY_S,
+            options={"verify_aud": False, "require": []},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise SignatureError("expired token") from exc
+    except jwt.PyJWTError as exc:
+        raise SignatureError("invalid token") from exc
+    if not isinstance(claims, dict):
+        raise SignatureError("invalid token")
+    return claims
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a delivery's body says, read defensively: every attribute may be missing."""
+
+    event: str
+    timestamp_ms: int | None
+    issue: dict[str, Any]
+    comment: dict[str, Any]
+    changelog: dict[str, Any]
+    user: dict[str, Any]
+    matched_webhook_ids: tuple[int, ...]
+
+    @property
+    def issue_id(self) -> str:
+        return str(self.issue.get("id") or "")
+
+    @property
+    def actor_account_id(self) -> str:
+        return str(self.user.get("accountId") or "")
+
+    @property
+    def self_url(self) -> str:
+        value = self.issue.get("self") or self.comment.get("self") or ""
+        return value if isinstance(value, str) else ""
+
+
+class BodyError(ValueError):
+    """The body is not a JSON object (answered 400: Jira does not retry it)."""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def read_body(body: bytes) -> Delivery:
+    """Parse a delivery's body; BodyError when it is not JSON or not an object."""
+    try:
+        data = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BodyError("not JSON") from exc
+    if not isinstance(data, dict):
+        raise BodyError("not a JSON object")
+    return delivery_of(data)
+
+
+def delivery_of(data: dict[str, Any]) -> Delivery:
+    """A parsed body as a Delivery (anything of the wrong shape reads as missing)."""
+    timestamp = data.get("timestamp")
+    matched = data.get("matchedWebhookIds")
+    ids: tuple[int, ...] = ()
+    if isinstance(matched, list):
+        ids = tuple(int(i) for i in matched if isinstance(i, int) or (isinstance(i, str) and i.isdigit()))
+    return Delivery(
+        event=str(data.get("webhookEvent") or "")[:64],
+        timestamp_ms=int(timestamp) if isinstance(timestamp, (int, float)) else None,
+        issue=_dict(data.get("issue")),
+        comment=_dict(data.get("comment")),
+        changelog=_dict(data.get("changelog")),
+        user=_dict(data.get("user")),
+        matched_webhook_ids=ids,
+    )
+
+
+def jira_time_ms(value: Any) -> int:
+    """Jira's `2026-11-28T10:00:00.123+0000` (or ISO with a colon) as epoch ms; 0 if unreadable."""
+    if not isinstance(value, str) or not value:
+        return 0
+    text = value.strip()
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0

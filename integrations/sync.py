@@ -1,0 +1,859 @@
+"""Two-way sync of status, priority and comments between a report and its Jira issue.
+
+State, not events: whatever brings news of an issue (a webhook, a reconciliation pass, the read
+before a write) hands its fields to `issue_state_apply`, which compares them with what the link
+last knew of Jira (`jira_status_id`, `jira_priority_id`, `jira_updated_ms`):
+
+- older than what we have (`updated` earlier) → dropped, so a late or reordered delivery never
+  overwrites a newer state;
+- a field Jira did not change since we last knew it → nothing to do. A change we wrote ourselves
+  comes back this way (we stored what we wrote), so it is recognised as an echo, not re-applied;
+- a field Jira did change → the report takes it (origin "jira", which the outbound side ignores,
+  so it is never sent back), unless the dashboard changed that field later and has not written
+  it yet (`pending`): then the later, dashboard side wins and the write goes out.
+
+Outbound, a dashboard change marks the field pending (with when) and queues `link_push`, which
+reads the issue first (a Jira change made since, and later, wins instead), writes, and reads the
+issue again to store what Jira now holds.
+
+Comments follow by id (`CommentLink`): ours carry a comment property naming their origin, so a
+delivery of a comment whose id we have not stored yet (our create call still in flight) is still
+recognised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from bugs import services as bug_services
+from bugs.models import BugReport, Comment, CommentOrigin
+from bugs.models import Priority as BugPriority
+from bugs.models import Status as BugStatus
+
+from .jira import adf
+from .jira.auth import client_for
+from .jira.client import JiraClient
+from .jira.errors import (
+    JiraAuthError,
+    JiraError,
+    JiraNotFound,
+    JiraPermissionError,
+    JiraValidationError,
+)
+from .jira.setup import PRIORITY_TABLE, STATUS_BY_CATEGORY
+from .jira.webhooks import jira_time_ms
+from .models import CommentLink, IssueLink, JiraConnection, SyncEvent
+
+logger = logging.getLogger(__name__)
+
+# Marks the comments we write in Jira (API-NOTES §7), so their deliveries are known as ours.
+COMMENT_PROPERTY = "com.bugbridge.comment"
+# The fields sync reads from Jira, and nothing more.
+SYNC_FIELDS = ("status", "priority", "updated")
+# A write to Jira is retried this many times when Jira is busy or unreachable, after these waits.
+PUSH_BACKOFF_S = (5, 20, 60, 180, 600)
+CLAIM_S = 120
+BUSY_RETRY_S = 3.0
+
+JIRA = CommentOrigin.JIRA
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _event(
+    link: IssueLink,
+    *,
+    direction: str,
+    source: str,
+    field: str,
+    outcome: str,
+    from_value: str = "",
+    to_value: str = "",
+    detail: str = "",
+) -> None:
+    SyncEvent.objects.create(
+        connection_id=link.connection_id,
+        link=link,
+        direction=direction,
+        source=source,
+        field=field,
+        outcome=outcome,
+        from_value=from_value[:255],
+        to_value=to_value[:255],
+        detail=detail[:500],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping tables: status and priority, both ways
+# ---------------------------------------------------------------------------------------------
+
+
+def report_status_for(connection: JiraConnection, status: Mapping[str, Any]) -> str | None:
+    """The report status a Jira status means: the admin's mapping by id, else its category."""
+    status_id = str(status.get("id") or "")
+    if status_id in (connection.status_map or {}):
+        return connection.status_map[status_id]
+    category = status.get("statusCategory") or {}
+    return STATUS_BY_CATEGORY.get(str(category.get("key") or "")) if isinstance(category, dict) else None
+
+
+CATEGORY_FOR_STATUS = {report: category for category, report in STATUS_BY_CATEGORY.items()}
+
+
+def _priority_table(connection: JiraConnection) -> dict[str, str]:
+    """Our priority → Jira priority name (the connection's names where it has them)."""
+    return {**PRIORITY_TABLE, **(connection.priority_names or {})}
+
+
+def report_priority_for(connection: JiraConnection, priority: Mapping[str, Any]) -> str | None:
+    """The report priority a Jira priority means, by the default table (only while the project
+    uses Jira's default five: otherwise priority does not sync)."""
+    if not connection.priority_two_way:
+        return None
+    name = str(priority.get("name") or "")
+    by_name = {jira: ours for ours, jira in _priority_table(connection).items()}
+    return by_name.get(name)
+
+
+@dataclass(frozen=True)
+class SyncedField:
+    """One field that syncs both ways: how to read it on each side and when it is switched on."""
+
+    name: str
+    enabled: Callable[[JiraConnection], bool]
+    jira_id: Callable[[Mapping[str, Any]], str]
+    known_attr: str  # the link's last-known Jira id
+    to_report: Callable[[JiraConnection, Mapping[str, Any]], str | None]
+    report_value: Callable[[BugReport], str]
+    label: Callable[[str], str]
+
+
+def _jira_id(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def read(fields: Mapping[str, Any]) -> str:
+        value = fields.get(key)
+        return str(value.get("id") or "") if isinstance(value, dict) else ""
+
+    return read
+
+
+SYNCED_FIELDS: tuple[SyncedField, ...] = (
+    SyncedField(
+        name="status",
+        enabled=lambda c: c.sync_status,
+        jira_id=_jira_id("status"),
+        known_attr="jira_status_id",
+        to_report=lambda c, f: report_status_for(c, f.get("status") or {}),
+        report_value=lambda r: r.status,
+        label=lambda v: BugStatus(v).label if v in BugStatus.values else v,
+    ),
+    SyncedField(
+        name="priority",
+        enabled=lambda c: c.sync_priority and c.priority_two_way,
+        jira_id=_jira_id("priority"),
+        known_attr="jira_priority_id",
+        to_report=lambda c, f: report_priority_for(c, f.get("priority") or {}),
+        report_value=lambda r: r.priority,
+        label=lambda v: BugPriority(v).label if v in BugPriority.values else v,
+    ),
+)
+FIELDS_BY_NAME = {f.name: f for f in SYNCED_FIELDS}
+
+
+# ---------------------------------------------------------------------------------------------
+# Inbound: an issue's state
+# ---------------------------------------------------------------------------------------------
+
+
+def _claimed(link: IssueLink) -> bool:
+    return link.claimed_until is not None and link.claimed_until > timezone.now()
+
+
+def _jira_name(fields: Mapping[str, Any], key: str) -> str:
+    value = fields.get(key)
+    return str(value.get("name") or "") if isinstance(value, dict) else ""
+
+
+@transaction.atomic
+def issue_state_apply(
+    *,
+    link_id: int,
+    fields: Mapping[str, Any],
+    source: str,
+    changed: frozenset[str] = frozenset(),
+    pushing: bool = False,
+) -> list[str]:
+    """Bring a report up to an issue's state as Jira reported it (see the module docstring).
+    `changed`: the fields a webhook's changelog names, to record our echoes as such. `pushing`:
+    called by the push that holds the link. Returns the fields applied to the report."""
+    link = IssueLink.objects.select_for_update().select_related("connection", "report").get(pk=link_id)
+    connection, report = link.connection, link.report
+    updated_ms = jira_time_ms(fields.get("updated"))
+    # While a push writes a pending field, news of it waits: the push's own hops come back as
+    # deliveries, and its read after writing settles what Jira holds.
+    writing = set() if pushing or not _claimed(link) else set(link.pending or {})
+    if updated_ms and updated_ms <= link.jira_updated_ms:
+        # Not newer than what we hold: a late, reordered or repeated delivery, or our own echo.
+        for spec in SYNCED_FIELDS:
+            if spec.name in changed and spec.enabled(connection):
+                same = updated_ms == link.jira_updated_ms and spec.jira_id(fields) == getattr(
+                    link, spec.known_attr
+                )
+                outcome = SyncEvent.Outcome.ECHO if same else SyncEvent.Outcome.STALE
+                _event(link, direction="in", source=source, field=spec.name, outcome=outcome)
+        return []
+    applied: list[str] = []
+    pending = dict(link.pending or {})
+    changes: dict[str, str] = {}
+    for spec in SYNCED_FIELDS:
+        jira_id = spec.jira_id(fields)
+        if not jira_id:
+            continue
+        if spec.name in writing:
+            if spec.name in changed:
+                detail = "Arrived while Bugbridge was writing this field; its write settles it."
+                _event(link, direction="in", source=source, field=spec.name, outcome="echo", detail=detail)
+            continue
+        known = getattr(link, spec.known_attr)
+        if not known:
+            # First sight of the issue: its state is the baseline, not a change to apply.
+            setattr(link, spec.known_attr, jira_id)
+            continue
+        if jira_id == known:
+            if spec.name in changed and spec.enabled(connection):
+                _event(link, direction="in", source=source, field=spec.name, outcome=SyncEvent.Outcome.ECHO)
+            continue
+        wanted = spec.to_report(connection, fields)
+        local_ms = pending.get(spec.name)
+        if not spec.enabled(connection) or wanted is None:
+            setattr(link, spec.known_attr, jira_id)
+            continue
+        if local_ms and local_ms > updated_ms:
+            # The dashboard's change is the later one: it goes out, Jira's is overwritten.
+            _event(
+                link,
+                direction="in",
+                source=source,
+                field=spec.name,
+                outcome=SyncEvent.Outcome.KEPT,
+                to_value=_jira_name(fields, spec.name),
+                detail="The change made in Bugbridge is later; it is sent to Jira.",
+            )
+            continue
+        setattr(link, spec.known_attr, jira_id)
+        pending.pop(spec.name, None)
+        current = spec.report_value(report)
+        if current != wanted:
+            changes[spec.name] = wanted
+            applied.append(spec.name)
+            _event(
+                link,
+                direction="in",
+                source=source,
+                field=spec.name,
+                outcome=SyncEvent.Outcome.APPLIED,
+                from_value=spec.label(current),
+                to_value=f"{spec.label(wanted)} ({_jira_name(fields, spec.name)})",
+            )
+    if changes:
+        bug_services.report_update(report=report, actor=None, origin=JIRA, **changes)
+    status = fields.get("status")
+    if isinstance(status, dict):
+        link.jira_status_name = str(status.get("name") or "")[:255]
+        category = status.get("statusCategory")
+        link.jira_status_category = str(category.get("key") or "")[:32] if isinstance(category, dict) else ""
+    link.jira_updated_ms = max(link.jira_updated_ms, updated_ms)
+    link.pending = pending
+    link.updated_at = timezone.now()
+    link.save(
+        update_fields=[
+            "jira_status_id",
+            "jira_priority_id",
+            "jira_status_name",
+            "jira_status_category",
+            "jira_updated_ms",
+            "pending",
+            "updated_at",
+        ]
+    )
+    return applied
+
+
+@transaction.atomic
+def issue_deleted_apply(*, link_id: int, source: str) -> None:
+    """The issue is gone from Jira: the link says so; the report stays as it is."""
+    link = IssueLink.objects.select_for_update().get(pk=link_id)
+    if link.state == IssueLink.State.DELETED:
+        return
+    link.state = IssueLink.State.DELETED
+    link.pending = {}
+    link.updated_at = timezone.now()
+    link.save(update_fields=["state", "pending", "updated_at"])
+    _event(
+        link,
+        direction="in",
+        source=source,
+        field="issue",
+        outcome=SyncEvent.Outcome.APPLIED,
+        to_value="deleted",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Inbound: comments
+# ---------------------------------------------------------------------------------------------
+
+
+def comment_text(body: Any) -> str:
+    """A Jira comment body as the text a report comment holds: webhook bodies are wiki markup
+    (v2), API bodies ADF (v3). Rendered later through the escaping markdown filter."""
+    if isinstance(body, dict):
+        return adf.adf_to_text(body).strip()
+    if isinstance(body, str):
+        return adf.wiki_to_text(body).strip()
+    return ""
+
+
+def _author(comment: Mapping[str, Any]) -> str:
+    author = comment.get("author")
+    return str(author.get("displayName") or "")[:150] if isinstance(author, dict) else ""
+
+
+def _is_ours(client: JiraClient, jira_comment_id: str, link: IssueLink) -> CommentLink | None:
+    """The in-flight comment link a Jira comment belongs to, by its origin property."""
+    waiting = list(link.comment_links.filter(jira_comment_id="", deleted=False, origin="dashboard"))
+    if not waiting:
+        return None
+    try:
+        value = client.get_comment_property(jira_comment_id, COMMENT_PROPERTY).get("value")
+    except JiraNotFound:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return next((cl for cl in waiting if cl.comment_pk == value.get("comment")), None)
+
+
+def comment_upsert_apply(*, link_id: int, comment: Mapping[str, Any], source: str) -> str:
+    """A Jira comment created or edited: created or updated on the report, unless it is ours or
+    older than what we have. Returns what happened (an outcome)."""
+    jira_id = str(comment.get("id") or "")
+    updated_ms = jira_time_ms(comment.get("updated")) or jira_time_ms(comment.get("created"))
+    link = IssueLink.objects.select_related("connection").get(pk=link_id)
+    if not jira_id or not link.connection.sync_comments:
+        return "ignored"
+    found = CommentLink.objects.filter(link=link, jira_comment_id=jira_id).first()
+    if found is None:
+        mine = _is_ours(client_for(link.connection), jira_id, link)
+        if mine is not None:
+            # Our create call has not stored its answer yet: the delivery is its echo.
+            CommentLink.objects.filter(pk=mine.pk, jira_comment_id="").update(
+                jira_comment_id=jira_id, jira_updated_ms=updated_ms
+            )
+            _event(link, direction="in", source=source, field="comment", outcome=SyncEvent.Outcome.ECHO)
+            return SyncEvent.Outcome.ECHO
+    with transaction.atomic():
+        link = IssueLink.objects.select_for_update().select_related("report").get(pk=link_id)
+        found = (
+            CommentLink.objects.filter(link=link, jira_comment_id=jira_id).select_related("comment").first()
+        )
+        text = comment_text(comment.get("body"))
+        if found is None:
+            if not text:
+                return "ignored"
+            created = bug_services.comment_create(
+                report=link.report,
+                body=text,
+                author=None,
+                author_name=_author(comment) or "Jira",
+                origin=JIRA,
+            )
+            CommentLink.objects.create(
+                link=link,
+                comment=created,
+                comment_pk=created.pk,
+                jira_comment_id=jira_id,
+                jira_updated_ms=updated_ms,
+                origin=JIRA,
+            )
+            _event(
+                link, direction="in", source=source, field="comment", outcome="applied", to_value=text[:80]
+            )
+            return SyncEvent.Outcome.APPLIED
+        if found.deleted or updated_ms <= found.jira_updated_ms:
+            outcome = (
+                SyncEvent.Outcome.ECHO if updated_ms == found.jira_updated_ms else SyncEvent.Outcome.STALE
+            )
+            _event(link, direction="in", source=source, field="comment", outcome=outcome)
+            return outcome
+        found.jira_updated_ms = updated_ms
+        found.save(update_fields=["jira_updated_ms"])
+        if found.comment is not None and text and found.comment.body != text:
+            bug_services.comment_update(comment=found.comment, body=text, origin=JIRA)
+            _event(link, direction="in", source=source, field="comment", outcome="applied", detail="edited")
+            return SyncEvent.Outcome.APPLIED
+        return SyncEvent.Outcome.ECHO
+
+
+@transaction.atomic
+def comment_deleted_apply(*, link_id: int, jira_comment_id: str, source: str) -> str:
+    """A Jira comment deleted: deleted on the report too (a tombstone remembers an unknown one,
+    so its creation arriving late does not bring it back)."""
+    link = IssueLink.objects.select_for_update().select_related("connection").get(pk=link_id)
+    if not jira_comment_id or not link.connection.sync_comments:
+        return "ignored"
+    found = (
+        CommentLink.objects.filter(link=link, jira_comment_id=jira_comment_id)
+        .select_related("comment")
+        .first()
+    )
+    if found is None:
+        CommentLink.objects.create(
+            link=link, comment_pk=None, jira_comment_id=jira_comment_id, origin=JIRA, deleted=True
+        )
+        return "ignored"
+    if found.deleted:
+        _event(link, direction="in", source=source, field="comment", outcome=SyncEvent.Outcome.ECHO)
+        return SyncEvent.Outcome.ECHO
+    found.deleted = True
+    found.save(update_fields=["deleted"])
+    if found.comment is not None:
+        bug_services.comment_delete(comment=found.comment, origin=JIRA)
+    _event(link, direction="in", source=source, field="comment", outcome="applied", detail="deleted")
+    return SyncEvent.Outcome.APPLIED
+
+
+def comments_reconcile(*, link_id: int, comments: list[Mapping[str, Any]], source: str) -> None:
+    """The issue's complete comment list, as reconciliation read it: new and edited ones come
+    in, and ones we hold that Jira no longer has are deleted here."""
+    present = set()
+    for comment in comments:
+        present.add(str(comment.get("id") or ""))
+        comment_upsert_apply(link_id=link_id, comment=comment, source=source)
+    gone = CommentLink.objects.filter(link_id=link_id, deleted=False).exclude(jira_comment_id="")
+    for found in gone.exclude(jira_comment_id__in=present):
+        comment_deleted_apply(link_id=link_id, jira_comment_id=found.jira_comment_id, source=source)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbound: dashboard → Jira
+# ---------------------------------------------------------------------------------------------
+
+
+def _syncing_links(report: BugReport) -> list[IssueLink]:
+    return list(
+        IssueLink.objects.filter(
+            report=report, state=IssueLink.State.LINKED, connection__status=JiraConnection.Status.ACTIVE
+        ).select_related("connection")
+    )
+
+
+def report_changed(*, report: BugReport, changes: Mapping[str, Any], origin: str) -> list[int]:
+    """A report's status or priority changed here: mark it pending on each link that syncs it and
+    queue the write. Changes that came from Jira are never sent back."""
+    if origin == JIRA:
+        return []
+    queued = []
+    stamp = now_ms()
+    for link in _syncing_links(report):
+        names = [n for n in changes if n in FIELDS_BY_NAME and FIELDS_BY_NAME[n].enabled(link.connection)]
+        if not names:
+            continue
+        with transaction.atomic():
+            row = IssueLink.objects.select_for_update().get(pk=link.pk)
+            row.pending = {**(row.pending or {}), **{n: stamp for n in names}}
+            row.save(update_fields=["pending"])
+            _enqueue_push(row.pk)
+        queued.append(link.pk)
+    return queued
+
+
+def _enqueue_push(link_id: int, countdown: float | None = None) -> None:
+    from . import tasks  # tasks import this module
+
+    transaction.on_commit(lambda: tasks.sync_push.apply_async((link_id,), countdown=countdown))
+
+
+def _claim_link(link_id: int) -> bool:
+    now = timezone.now()
+    return bool(
+        IssueLink.objects.filter(pk=link_id, state=IssueLink.State.LINKED)
+        .exclude(claimed_until__gt=now)
+        .update(claimed_until=now + timedelta(seconds=CLAIM_S))
+    )
+
+
+@dataclass(frozen=True)
+class PushStep:
+    """What one push came to, and when to try again (None: not again)."""
+
+    outcome: str
+    retry_in: float | None = None
+
+
+def link_push(*, link_id: int, attempt: int = 0) -> PushStep:
+    """Write the link's pending dashboard changes to Jira (status by transition, priority by
+    edit), unless Jira changed the same field later. Safe to run twice: a claimed link is left
+    to its holder, and a field already equal in Jira is not written."""
+    if not _claim_link(link_id):
+        # Another worker is writing this link; what it has not seen is still pending: look again.
+        return PushStep("busy", retry_in=BUSY_RETRY_S)
+    try:
+        return _push(link_id, attempt)
+    finally:
+        IssueLink.objects.filter(pk=link_id).update(claimed_until=None)
+
+
+def _push(link_id: int, attempt: int) -> PushStep:
+    link = IssueLink.objects.select_related("connection", "report").get(pk=link_id)
+    if not link.pending:
+        return PushStep("nothing")
+    client = client_for(link.connection)
+    try:
+        fields = client.get_issue(link.issue_id, fields=SYNC_FIELDS)["fields"]
+        # A change Jira made since we last knew it, and later than ours, wins: apply it first.
+        issue_state_apply(link_id=link.pk, fields=fields, source="before-write", pushing=True)
+        link.refresh_from_db()
+        taken = dict(link.pending)
+        wrote = False
+        for name in sorted(taken):
+            spec = FIELDS_BY_NAME.get(name)
+            if spec is None or not spec.enabled(link.connection):
+                continue
+            wrote |= WRITERS[name](client, link, fields)
+        after = client.get_issue(link.issue_id, fields=SYNC_FIELDS)["fields"] if wrote else fields
+    except JiraNotFound:
+        issue_deleted_apply(link_id=link.pk, source="dashboard")
+        return PushStep("deleted")
+    except PushRefused as exc:
+        _push_failed(link, exc.field, exc.words)
+        return PushStep("failed")
+    except JiraError as exc:
+        return _push_error(link, exc, attempt)
+    if _pushed(link.pk, after, taken):
+        return PushStep("written" if wrote else "nothing", retry_in=0)  # changed again meanwhile
+    return PushStep("written" if wrote else "nothing")
+
+
+class PushRefused(Exception):
+    """Jira cannot take the change as it stands (a workflow without the way, a required field)."""
+
+    def __init__(self, field: str, words: str) -> None:
+        super().__init__(words)
+        self.field, self.words = field, words
+
+
+@transaction.atomic
+def _pushed(link_id: int, fields: Mapping[str, Any], taken: Mapping[str, int]) -> bool:
+    """Store what Jira holds now that our writes are done: it is the new baseline, so the
+    deliveries our writes cause are recognised as echoes. Returns whether the dashboard changed
+    a field again meanwhile (it stays pending for another push)."""
+    link = IssueLink.objects.select_for_update().select_related("connection", "report").get(pk=link_id)
+    later: dict[str, str] = {}
+    for name in taken:
+        spec = FIELDS_BY_NAME.get(name)
+        if spec is None or not spec.jira_id(fields):
+            continue
+        setattr(link, spec.known_attr, spec.jira_id(fields))
+        held = spec.to_report(link.connection, fields)
+        if (
+            held is not None
+            and held != spec.report_value(link.report)
+            and link.pending.get(name) == taken[name]
+        ):
+            # Someone changed it in Jira between our write and our read: theirs is later.
+            later[name] = held
+            _event(
+                link,
+                direction="in",
+                source="after-write",
+                field=name,
+                outcome=SyncEvent.Outcome.APPLIED,
+                from_value=spec.label(spec.report_value(link.report)),
+                to_value=f"{spec.label(held)} ({_jira_name(fields, name)})",
+            )
+    if later:
+        bug_services.report_update(report=link.report, actor=None, origin=JIRA, **later)
+    link.pending = {k: v for k, v in (link.pending or {}).items() if taken.get(k) != v}
+    link.jira_updated_ms = max(link.jira_updated_ms, jira_time_ms(fields.get("updated")))
+    status = fields.get("status")
+    if isinstance(status, dict):
+        link.jira_status_name = str(status.get("name") or "")[:255]
+        category = status.get("statusCategory")
+        link.jira_status_category = str(category.get("key") or "")[:32] if isinstance(category, dict) else ""
+    link.sync_error = ""
+    link.save(
+        update_fields=[
+            "jira_status_id",
+            "jira_priority_id",
+            "jira_updated_ms",
+            "pending",
+            "jira_status_name",
+            "jira_status_category",
+            "sync_error",
+        ]
+    )
+    return bool(link.pending)
+
+
+def _push_failed(link: IssueLink, field: str, words: str) -> None:
+    with transaction.atomic():
+        row = IssueLink.objects.select_for_update().get(pk=link.pk)
+        row.pending = {k: v for k, v in (row.pending or {}).items() if k != field}
+        row.sync_error = words[:500]
+        row.save(update_fields=["pending", "sync_error"])
+        _event(row, direction="out", source="dashboard", field=field, outcome="failed", detail=words)
+    logger.info("jira.sync.refused", extra={"link": link.pk, "field": field})
+
+
+def _push_error(link: IssueLink, exc: JiraError, attempt: int) -> PushStep:
+    field = next(iter(link.pending), "")
+    if isinstance(exc, JiraAuthError | JiraPermissionError | JiraValidationError) or attempt >= len(
+        PUSH_BACKOFF_S
+    ):
+        _push_failed(link, field, f"Could not update the Jira issue: {exc.user_message}")
+        return PushStep("failed")
+    wait = float(getattr(exc, "retry_after", None) or PUSH_BACKOFF_S[attempt])
+    IssueLink.objects.filter(pk=link.pk).update(sync_error=f"Retrying: {exc.user_message}"[:500])
+    return PushStep("retry", retry_in=wait)
+
+
+# Report statuses in workflow order, to pick a hop toward the wanted one when Jira's workflow has
+# no single transition there (reading workflows needs admin rights; API-NOTES §6).
+CATEGORY_ORDER = {"new": 0, "indeterminate": 1, "done": 2}
+MAX_HOPS = 4
+
+
+def _status_target(connection: JiraConnection, wanted: str) -> tuple[set[str], str | None]:
+    """The Jira status ids mapped to a report status, and its category."""
+    ids = {sid for sid, ours in (connection.status_map or {}).items() if ours == wanted}
+    return ids, CATEGORY_FOR_STATUS.get(wanted)
+
+
+def _to(transition: Mapping[str, Any]) -> tuple[str, str]:
+    to = transition.get("to") or {}
+    category = to.get("statusCategory") or {}
+    return str(to.get("id") or ""), str(category.get("key") or "") if isinstance(category, dict) else ""
+
+
+def _pick(
+    transitions: list[dict[str, Any]], ids: set[str], category: str | None, seen: set[str]
+) -> tuple[Any, bool]:
+    """The transition that reaches the target (by status id, else category), or the best hop
+    toward it: an unvisited status whose category is nearest the target's. (transition, arrives)."""
+    for match in (lambda t: _to(t)[0] in ids, lambda t: _to(t)[1] == category):
+        chosen = next((t for t in transitions if match(t)), None)
+        if chosen is not None:
+            return chosen, True
+    goal = CATEGORY_ORDER.get(category or "", 0)
+    hops = [t for t in transitions if _to(t)[0] and _to(t)[0] not in seen]
+    hops.sort(key=lambda t: abs(CATEGORY_ORDER.get(_to(t)[1], 1) - goal))
+    return (hops[0] if hops else None), False
+
+
+def _screen_fields(transition: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """Values for the transition screen's required fields: their defaults (resolution: Jira's
+    first), else a refusal that says what to do."""
+    screen: dict[str, Any] = {}
+    for field_id, meta in (transition.get("fields") or {}).items():
+        if not isinstance(meta, dict) or not meta.get("required"):
+            continue
+        default = meta.get("defaultValue")
+        if default is None and meta.get("allowedValues") and field_id == "resolution":
+            default = {"id": str(meta["allowedValues"][0].get("id"))}
+        if default is None:
+            raise PushRefused(
+                "status",
+                f"Moving the Jira issue to “{(transition.get('to') or {}).get('name', label)}” needs "
+                f"“{meta.get('name') or field_id}”, which has no default. Change the status in Jira.",
+            )
+        screen[field_id] = default
+    return screen
+
+
+def _write_status(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]) -> bool:
+    """Transition the issue to the report's status: to a status mapped to it, else to one of its
+    category, in as few hops as the workflow allows (at most MAX_HOPS)."""
+    wanted = link.report.status
+    connection = link.connection
+    if report_status_for(connection, fields.get("status") or {}) == wanted:
+        return False
+    ids, category = _status_target(connection, wanted)
+    label = BugStatus(wanted).label
+    seen = {str((fields.get("status") or {}).get("id") or "")}
+    for _hop in range(MAX_HOPS):
+        chosen, arrives = _pick(client.get_transitions(link.issue_id, with_fields=True), ids, category, seen)
+        if chosen is None:
+            break
+        client.transition_issue(
+            link.issue_id, str(chosen["id"]), fields=_screen_fields(chosen, label) or None
+        )
+        seen.add(_to(chosen)[0])
+        if arrives:
+            _event(
+                link,
+                direction="out",
+                source="dashboard",
+                field="status",
+                outcome="applied",
+                from_value=_jira_name(fields, "status"),
+                to_value=str((chosen.get("to") or {}).get("name") or label),
+                detail="" if len(seen) == 2 else f"{len(seen) - 1} transitions",
+            )
+            return True
+    raise PushRefused(
+        "status",
+        f"Jira's workflow offers no way from “{_jira_name(fields, 'status')}” to a status meaning "
+        f"“{label}” within {MAX_HOPS} transitions. Change the status in Jira, or map a reachable "
+        "status in Settings → Jira.",
+    )
+
+
+def _write_priority(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]) -> bool:
+    wanted = link.report.priority
+    if report_priority_for(link.connection, fields.get("priority") or {}) == wanted:
+        return False
+    name = _priority_table(link.connection).get(wanted)
+    if not name:
+        raise PushRefused("priority", f"No Jira priority stands for “{BugPriority(wanted).label}”.")
+    client.edit_issue(link.issue_id, fields={"priority": {"name": name}}, notify_users=True)
+    _event(
+        link,
+        direction="out",
+        source="dashboard",
+        field="priority",
+        outcome="applied",
+        from_value=_jira_name(fields, "priority"),
+        to_value=name,
+    )
+    return True
+
+
+WRITERS: dict[str, Callable[[JiraClient, IssueLink, Mapping[str, Any]], bool]] = {
+    "status": _write_status,
+    "priority": _write_priority,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbound: comments
+# ---------------------------------------------------------------------------------------------
+
+
+def comment_changed(*, comment: Comment, action: str, origin: str) -> list[int]:
+    """A comment was written, edited or deleted here: queue the same in Jira for each link
+    that syncs comments. Comments that came from Jira are not sent back."""
+    if origin == JIRA:
+        return []
+    queued = []
+    links = IssueLink.objects.filter(
+        report_id=comment.report_id,
+        state=IssueLink.State.LINKED,
+        connection__status=JiraConnection.Status.ACTIVE,
+        connection__sync_comments=True,
+    )
+    for link in links:
+        with transaction.atomic():
+            found = CommentLink.objects.filter(link=link, comment_pk=comment.pk).first()
+            if found is None:
+                if action != "created":
+                    continue  # a comment older than the link, or one from Jira before sync
+                found = CommentLink.objects.create(
+                    link=link, comment_id=comment.pk, comment_pk=comment.pk, origin="dashboard"
+                )
+            elif action == "deleted":
+                CommentLink.objects.filter(pk=found.pk).update(deleted=True)
+            _enqueue_comment_push(found.pk)
+        queued.append(found.pk)
+    return queued
+
+
+def _enqueue_comment_push(comment_link_id: int, countdown: float | None = None) -> None:
+    from . import tasks
+
+    transaction.on_commit(
+        lambda: tasks.sync_comment_push.apply_async((comment_link_id,), countdown=countdown)
+    )
+
+
+def comment_push(*, comment_link_id: int, attempt: int = 0) -> PushStep:
+    """Make the Jira comment match ours: create it (tagged as ours), replace its body, or delete
+    it. Safe to run twice: the create is claimed, and a body already equal is still just a PUT."""
+    now = timezone.now()
+    claimed = (
+        CommentLink.objects.filter(pk=comment_link_id)
+        .exclude(claimed_until__gt=now)
+        .update(claimed_until=now + timedelta(seconds=CLAIM_S))
+    )
+    if not claimed:
+        return PushStep("busy", retry_in=BUSY_RETRY_S)
+    try:
+        return _comment_push(comment_link_id, attempt)
+    finally:
+        CommentLink.objects.filter(pk=comment_link_id).update(claimed_until=None)
+
+
+def _comment_push(comment_link_id: int, attempt: int) -> PushStep:
+    found = CommentLink.objects.select_related("link__connection", "comment").get(pk=comment_link_id)
+    link = found.link
+    client = client_for(link.connection)
+    try:
+        if found.deleted or found.comment is None:
+            if found.jira_comment_id:
+                with contextlib.suppress(JiraNotFound):
+                    client.delete_comment(link.issue_id, found.jira_comment_id)
+                _event(
+                    link,
+                    direction="out",
+                    source="dashboard",
+                    field="comment",
+                    outcome="applied",
+                    detail="deleted",
+                )
+            CommentLink.objects.filter(pk=found.pk).update(deleted=True)
+            return PushStep("deleted")
+        body = adf.text_to_adf(found.comment.body)
+        if not found.jira_comment_id:
+            marker = [
+                {"key": COMMENT_PROPERTY, "value": {"origin": "bugbridge", "comment": found.comment_pk}}
+            ]
+            made = client.add_comment(link.issue_id, body, properties=marker)
+            detail = "created"
+        else:
+            made = client.update_comment(link.issue_id, found.jira_comment_id, body)
+            detail = "edited"
+    except JiraNotFound:
+        _event(
+            link,
+            direction="out",
+            source="dashboard",
+            field="comment",
+            outcome="failed",
+            detail="issue or comment gone",
+        )
+        return PushStep("failed")
+    except JiraError as exc:
+        if isinstance(exc, JiraAuthError | JiraPermissionError | JiraValidationError) or attempt >= len(
+            PUSH_BACKOFF_S
+        ):
+            words = f"A comment could not be sent to Jira: {exc.user_message}"
+            IssueLink.objects.filter(pk=link.pk).update(sync_error=words[:500])
+            _event(link, direction="out", source="dashboard", field="comment", outcome="failed", detail=words)
+            return PushStep("failed")
+        return PushStep("retry", retry_in=float(getattr(exc, "retry_after", None) or PUSH_BACKOFF_S[attempt]))
+    CommentLink.objects.filter(pk=found.pk).update(
+        jira_comment_id=str(made.get("id") or found.jira_comment_id),
+        jira_updated_ms=jira_time_ms(made.get("updated")),
+    )
+    _event(link, direction="out", source="dashboard", field="comment", outcome="applied", detail=detail)
+    return PushStep("written")

@@ -1,0 +1,138 @@
+"""The endpoints Jira delivers webhooks to, one per way of signing (API-NOTES §2).
+
+Each answers fast: check the signature, record the delivery, queue it; the sync work happens in
+the worker. A missing, forged or expired signature is a 401 (and recorded); a body that is not
+a JSON object a 400; an event we do not handle a 202 that says so. Never a 500 for what Jira
+sends: Jira would retry it for half an hour.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import intake, services
+from .encryption import CredentialsUnreadable
+from .jira import connect
+from .jira.webhooks import Delivery, SignatureError, bearer_claims, delivery_of, hub_signature_valid
+from .models import JiraConnection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Who a delivery comes from: the site (the dedupe key's first half) and its connections."""
+
+    site: str
+    connections: list[JiraConnection]
+
+
+def _site_of(connections: list[JiraConnection], fallback: str) -> str:
+    first = connections[0] if connections else None
+    return (first.cloud_id or first.site_url) if first is not None else fallback
+
+
+def _verify_oauth(request: HttpRequest, body: bytes, delivery: Delivery) -> Verified:
+    claims = bearer_claims(request.headers.get("Authorization"), settings.ATLASSIAN_OAUTH_CLIENT_SECRET)
+    connections = intake.connections_for_dynamic(delivery)
+    return Verified(_site_of(connections, str(claims.get("iss") or "oauth")), connections)
+
+
+def _verify_connection(request: HttpRequest, body: bytes, delivery: Delivery, connection_id: int) -> Verified:
+    connection = (
+        JiraConnection.objects.filter(pk=connection_id)
+        .exclude(status=JiraConnection.Status.DISCONNECTED)
+        .first()
+    )
+    if connection is None:
+        raise SignatureError("no such connection")
+    try:
+        secret = str(connection.secrets().get("webhook_secret") or "")
+    except CredentialsUnreadable as exc:
+        raise SignatureError("the connection's secret cannot be read") from exc
+    if not hub_signature_valid(secret, body, request.headers.get("X-Hub-Signature")):
+        raise SignatureError("X-Hub-Signature missing or wrong")
+    return Verified(_site_of([connection], ""), [connection])
+
+
+def _verify_connect(request: HttpRequest, body: bytes, delivery: Delivery) -> Verified:
+    try:
+        installation = services.connect_verify_request(
+            authorization=request.headers.get("Authorization"),
+            query_jwt=None,
+            method="POST",
+            path=request.path,
+            query=request.GET,
+            page=False,
+        )
+    except connect.ConnectJwtError as exc:
+        raise SignatureError(str(exc) or "invalid Connect JWT") from exc
+    connections = list(
+        JiraConnection.objects.filter(connect_installation=installation, status=JiraConnection.Status.ACTIVE)
+    )
+    return Verified(installation.client_key, connections)
+
+
+def _receive(
+    request: HttpRequest, kind: str, verify: Callable[[HttpRequest, bytes, Delivery], Verified]
+) -> HttpResponse:
+    body = request.body
+    try:
+        data = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError):
+        data = None
+    delivery = delivery_of(data) if isinstance(data, dict) else None
+    try:
+        # The signature first: an unsigned caller learns nothing about the body's fate.
+        verified = verify(request, body, delivery or delivery_of({}))
+    except SignatureError as exc:
+        intake.delivery_reject(kind=kind, site=request.path, reason=str(exc))
+        return JsonResponse({"error": "The request is not signed by Jira for Bugbridge."}, status=401)
+    if delivery is None:
+        return JsonResponse({"error": "The body is not a JSON object."}, status=400)
+    retry = request.headers.get("X-Atlassian-Webhook-Retry", "0")
+    row = intake.delivery_record(
+        kind=kind,
+        site=verified.site,
+        identifier=intake.identifier_of(request.headers.get("X-Atlassian-Webhook-Identifier"), body),
+        retry=int(retry) if retry.isdigit() else 0,
+        delivery=delivery,
+        payload=data,
+        connections=verified.connections,
+    )
+    if row is None:
+        return JsonResponse({"status": "duplicate"}, status=200)
+    return JsonResponse({"status": row.outcome}, status=202)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def webhook_oauth(request: HttpRequest) -> HttpResponse:
+    """Dynamic webhooks registered by OAuth 2.0 connections (the app's one callback URL)."""
+    return _receive(request, "dynamic", _verify_oauth)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def webhook_connection(request: HttpRequest, connection_id: int) -> HttpResponse:
+    """The admin webhook a Basic, scoped-token or service-account connection registered."""
+    return _receive(request, "admin", lambda r, b, d: _verify_connection(r, b, d, connection_id))
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def webhook_connect(request: HttpRequest) -> HttpResponse:
+    """The Connect add-on's descriptor webhooks, signed with the installation's shared secret."""
+    return _receive(request, "connect", _verify_connect)
