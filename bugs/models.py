@@ -218,6 +218,8 @@ class Activity(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who made a change that came from Jira (a Jira person has no account here).
+    actor_name = models.CharField(max_length=150, blank=True)
     kind = models.CharField(max_length=20, choices=ActivityKind.choices)
     from_value = models.CharField(max_length=255, blank=True)
     to_value = models.CharField(max_length=255, blank=True)

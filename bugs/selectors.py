@@ -140,7 +140,7 @@ def report_timeline(*, report: BugReport) -> list[TimelineEntry]:
         )
     ]
     for activity in report.activities.select_related("actor").order_by("created_at", "id"):
-        who, via_jira = _who(activity.actor, "", activity.origin)
+        who, via_jira = _who(activity.actor, activity.actor_name, activity.origin)
         entries.append(
             TimelineEntry(
                 at=activity.created_at,

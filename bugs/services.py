@@ -182,8 +182,10 @@ def report_update(
     priority: str | None = None,
     assignee: User | None = UNSET,
     origin: str = CommentOrigin.DASHBOARD,
+    actor_name: str = "",
 ) -> list[Activity]:
-    """Change status, priority and/or assignee, recording one activity per real change."""
+    """Change status, priority and/or assignee, recording one activity per real change.
+    `actor_name`: who made a change that came from elsewhere (Jira), when there is no `actor`."""
     changes: dict[str, tuple[str, str]] = {}
     activities: list[Activity] = []
     if status is not None and status != report.status:
@@ -211,7 +213,13 @@ def report_update(
     for kind, (old, new) in changes.items():
         activities.append(
             Activity.objects.create(
-                report=report, actor=actor, kind=kind, from_value=old, to_value=new, origin=origin
+                report=report,
+                actor=actor,
+                actor_name=actor_name[:150],
+                kind=kind,
+                from_value=old,
+                to_value=new,
+                origin=origin,
             )
         )
     transaction.on_commit(

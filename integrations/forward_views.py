@@ -54,9 +54,17 @@ def report_panel(request: HttpRequest, report: BugReport, **extra: Any) -> dict[
         # Set up opens on a draft; without one, Reconfigure makes it from the saved connection.
         has_draft = wizard.draft_load(request.session, report.app_id, report.app) is not None
         fix_in_setup = "link" if has_draft else "reconfigure"
+    synced = (
+        steps.synced_words(link.connection)
+        if link is not None and link.state == IssueLink.State.LINKED
+        else ""
+    )
     return {
         "panel": panel,
         "link": link,
+        "synced": synced,
+        "synced_count": synced.count(",") + synced.count(" and ") + 1 if synced else 0,
+        "history": selectors.sync_history(link=link) if link is not None else [],
         # Linking is offered while nothing is linked or on its way (else: unlink first).
         "offers_link_form": panel.usable
         and (link is None or link.state not in (IssueLink.State.LINKED, IssueLink.State.PENDING)),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Count
 from django.http import Http404, QueryDict
+from django.utils import timezone
 
 from accounts.models import MANAGER_ROLES, User
 from bugs import filters
@@ -13,7 +15,15 @@ from bugs import selectors as bug_selectors
 from bugs import services as bug_services
 from bugs.models import App, BugReport, ReportTag
 
-from .models import ConnectInstallation, FieldMapping, ForwardBatch, IssueLink, JiraConnection
+from .models import (
+    ConnectInstallation,
+    FieldMapping,
+    ForwardBatch,
+    IssueLink,
+    JiraConnection,
+    SyncEvent,
+    WebhookDelivery,
+)
 
 
 def app_for_jira_admin(*, user: User, app_id: int) -> App:
@@ -216,3 +226,51 @@ def batch_progress(*, user: User, app_id: int, batch_id: int) -> BatchProgress:
 def waiting_count(*, connection: JiraConnection) -> int:
     """Reports asked for and not in Jira yet (sending, retrying or paused)."""
     return IssueLink.objects.filter(connection=connection, state=IssueLink.State.PENDING).count()
+
+
+# --- two-way sync --------------------------------------------------------------------------------
+
+SYNC_HISTORY_SHOWN = 10
+LAG_SAMPLE = 50
+RECENT_ERRORS_SHOWN = 3
+
+
+def sync_history(*, link: IssueLink) -> list[SyncEvent]:
+    """The link's latest sync events, newest first (the report's panel; the link is the user's)."""
+    return list(SyncEvent.objects.filter(link=link)[:SYNC_HISTORY_SHOWN])
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """Two-way sync as the integrations page shows it."""
+
+    rejected_today: int
+    lag_ms: int | None
+    recent_errors: list[SyncEvent]
+
+
+def sync_health(*, connection: JiraConnection) -> SyncHealth:
+    """Refused deliveries of the last day (at this connection's own URL), the median lag of the
+    latest deliveries (Jira's event time to our receipt), and the latest failed syncs."""
+    since = timezone.now() - timedelta(days=1)
+    mine = WebhookDelivery.objects.filter(received_at__gte=since)
+    recent = list(
+        WebhookDelivery.objects.filter(event_ms__isnull=False)
+        .exclude(outcome=WebhookDelivery.Outcome.REJECTED)
+        .order_by("-received_at")
+        .values_list("connection_ids", "received_at", "event_ms")[: LAG_SAMPLE * 4]
+    )
+    lags = sorted(
+        max(0, int(received.timestamp() * 1000) - event_ms)
+        for ids, received, event_ms in recent
+        if connection.pk in (ids or [])
+    )[:LAG_SAMPLE]
+    return SyncHealth(
+        rejected_today=mine.filter(outcome="rejected", site__endswith=f"/{connection.pk}").count(),
+        lag_ms=lags[len(lags) // 2] if lags else None,
+        recent_errors=list(
+            SyncEvent.objects.filter(connection=connection, outcome=SyncEvent.Outcome.FAILED)[
+                :RECENT_ERRORS_SHOWN
+            ]
+        ),
+    )

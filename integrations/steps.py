@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from bugs.models import App
@@ -256,9 +257,72 @@ NO_EXPIRY_WORDS: dict[str, str] = {
     AuthType.BASIC: "not known: enter the token's expiry date below to be reminded",
     AuthType.CONNECT: "never (the add-on's shared secret)",
 }
+
+
+def synced_words(connection: JiraConnection) -> str:
+    """What syncs both ways, in words ("" when nothing does)."""
+    kinds = [
+        name
+        for name, on in (
+            ("status", connection.sync_status),
+            ("priority", connection.sync_priority and connection.priority_two_way),
+            ("comments", connection.sync_comments),
+        )
+        if on
+    ]
+    if not kinds:
+        return ""
+    text = ", ".join(kinds[:-1]) + (" and " if len(kinds) > 1 else "") + kinds[-1]
+    return text[0].upper() + text[1:]
+
+
+PRIORITY_CUSTOM_WORDS = (
+    "Priority does not sync: the Jira project uses its own priorities, not Jira's default five, so "
+    "they cannot be matched to Bugbridge's."
+)
+
+
+def _lag_words(lag_ms: int | None) -> str:
+    if lag_ms is None:
+        return ""
+    return "under a second" if lag_ms < 1000 else f"{lag_ms / 1000:.1f} s"
+
+
+def sync_card(connection: JiraConnection) -> dict[str, Any]:
+    """The health card's two-way sync lines: how changes reach us, and how well they do."""
+    synced = synced_words(connection)
+    if not synced:
+        channel, level = "Off: changes made in Jira do not come back (Reconfigure → Finish to turn it on)", ""
+    elif connection.auth_type == AuthType.CONNECT:
+        channel, level = "Webhooks of the add-on, with polling as a backstop", "ok"
+    elif connection.webhook_kind and connection.webhook_ids:
+        channel, level = "Webhooks, with polling as a backstop", "ok"
+    elif connection.webhook_error:
+        channel, level = connection.webhook_error, "warn"
+    else:
+        channel, level = (
+            "Polling only: the identity may not register a Jira webhook, so changes arrive within "
+            f"{max(1, settings.JIRA_RECONCILE_INTERVAL_S // 60)} minutes",
+            "warn",
+        )
+    found = selectors.sync_health(connection=connection)
+    return {
+        "sync_synced": synced,
+        "sync_channel": channel,
+        "sync_channel_level": level,
+        "sync_priority_words": PRIORITY_CUSTOM_WORDS
+        if connection.project_id and not connection.priority_two_way
+        else "",
+        "sync_lag": _lag_words(found.lag_ms),
+        "sync_rejected": found.rejected_today,
+        "sync_errors": found.recent_errors,
+        "reconcile_every_min": max(1, settings.JIRA_RECONCILE_INTERVAL_S // 60),
+    }
+
+
 WEBHOOK_WORDS: dict[str, str] = {
-    "dynamic": "{n} registered by Bugbridge{until}",
-    "admin": "A Jira admin webhook, registered by Bugbridge",
+    "dynamic": "{n} registered by Bugbridge{until}",  # until: ", renewed before <their expiry>"
+    "admin": "A Jira admin webhook, registered by Bugbridge and signed with this connection's secret",
 }
 
 
@@ -284,6 +348,7 @@ def health(connection: JiraConnection) -> dict[str, Any]:
     else:
         webhooks = "None registered"
     return {
+        **sync_card(connection),
         "now": now,
         "expiry_level": level,
         "expiry_words": NO_EXPIRY_WORDS.get(connection.auth_type, "—"),
