@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -68,7 +69,8 @@ def delivery_record(
     payload: dict[str, Any] | None,
     connections: Sequence[JiraConnection],
 ) -> WebhookDelivery | None:
-    """Record a verified delivery and queue its processing; None when it is a repeat."""
+    """Record a verified delivery and queue its processing (once committed); None when it is a
+    repeat. EnqueueFailed (after the commit) when the queue could not be reached."""
     handled = delivery.event in HANDLERS and bool(connections)
     row = WebhookDelivery(
         site=site[:255],
@@ -87,17 +89,46 @@ def delivery_record(
         with transaction.atomic():
             row.save()
             now = timezone.now()
-            JiraConnection.objects.filter(pk__in=row.connection_ids).update(last_delivery_at=now)
+            # At most one write a second per connection: a burst of deliveries is not a burst
+            # of updates to the same row.
+            JiraConnection.objects.filter(pk__in=row.connection_ids).filter(
+                Q(last_delivery_at__isnull=True) | Q(last_delivery_at__lt=now - timedelta(seconds=1))
+            ).update(last_delivery_at=now)
             if handled:
-                from . import tasks  # tasks import this module
-
-                transaction.on_commit(lambda: tasks.sync_delivery.delay(row.pk))
+                transaction.on_commit(partial(_enqueue, row.pk))
     except IntegrityError:
         logger.info("jira.webhook.duplicate", extra={"site": site, "identifier": identifier})
+        # The first attempt may have been recorded without reaching the queue (EnqueueFailed):
+        # Jira's retry queues it again. Processing claims the row, so a second task is harmless.
+        first = (
+            WebhookDelivery.objects.filter(site=site[:255], identifier=identifier)
+            .exclude(outcome=WebhookDelivery.Outcome.REJECTED)
+            .values_list("pk", "outcome")
+            .first()
+        )
+        if first is not None and first[1] == WebhookDelivery.Outcome.QUEUED:
+            transaction.on_commit(partial(_enqueue, first[0]))
         return None
     if not handled:
         logger.info("jira.webhook.ignored", extra={"event": delivery.event, "note": row.note})
     return row
+
+
+class EnqueueFailed(Exception):
+    """A recorded delivery could not be handed to the worker (the broker is down): answered
+    503 so that Jira retries, and the retry queues the row again."""
+
+
+def _enqueue(delivery_id: int) -> None:
+    from . import tasks  # tasks import this module
+
+    try:
+        tasks.sync_delivery.delay(delivery_id)
+    except Exception as exc:
+        logger.warning(
+            "jira.webhook.enqueue_failed", extra={"delivery": delivery_id, "error": type(exc).__name__}
+        )
+        raise EnqueueFailed from exc
 
 
 def delivery_process(*, delivery_id: int) -> str:
@@ -167,6 +198,23 @@ HANDLERS: dict[str, Callable[[IssueLink, Delivery], None]] = {
     "comment_updated": _comment_upserted,
     "comment_deleted": _comment_deleted,
 }
+
+
+# A queued delivery not processed after this long lost its task (a worker killed mid-way, a
+# message lost): the sweeper queues it again.
+STRAGGLER_AFTER = timedelta(minutes=2)
+
+
+def deliveries_requeue(*, now: Any = None) -> int:
+    """Run every minute by beat: queue again deliveries still waiting well after they came."""
+    now = now or timezone.now()
+    stale = WebhookDelivery.objects.filter(
+        outcome=WebhookDelivery.Outcome.QUEUED, received_at__lt=now - STRAGGLER_AFTER
+    ).values_list("pk", flat=True)[:1000]
+    ids = list(stale)
+    for delivery_id in ids:
+        _enqueue(delivery_id)
+    return len(ids)
 
 
 def deliveries_purge() -> int:

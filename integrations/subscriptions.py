@@ -18,8 +18,10 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,10 +80,20 @@ def _register_admin(client: JiraClient, connection: JiraConnection) -> tuple[lis
     webhook_id = str(made.get("self") or "").rstrip("/").rsplit("/", 1)[-1]
     if not webhook_id.isdigit():
         raise JiraValidationError(status=400, messages=["Jira did not say which webhook it made."])
-    values = connection.secrets()
-    values["webhook_secret"] = secret
-    connection.set_secrets(values)
+    _secret_store(connection, secret)
     return [webhook_id], None
+
+
+@transaction.atomic
+def _secret_store(connection: JiraConnection, secret: str) -> None:
+    # Into the row as it is now (locked): a worker may have renewed an access token meanwhile,
+    # and writing this instance's copy of the credentials back would undo that.
+    row = JiraConnection.objects.select_for_update().get(pk=connection.pk)
+    values = row.secrets()
+    values["webhook_secret"] = secret
+    row.set_secrets(values)
+    row.save(update_fields=["credentials"])
+    connection.credentials = row.credentials
 
 
 CHANNELS: dict[str, tuple[str, Callable[[JiraClient, JiraConnection], tuple[list[str], datetime | None]]]] = {
@@ -100,33 +112,41 @@ def webhooks_ensure(*, connection: JiraConnection) -> str:
     channel = CHANNELS.get(connection.auth_type)
     if channel is None:  # Connect: the descriptor's webhooks
         return ""
-    services.webhooks_remove(connection=connection)
+    # Old ones Jira would not remove are left to it (the warning says how to remove them by
+    # hand): they must not stand in the way of the new set up.
+    left = services.webhooks_remove(connection=connection)
     connection.refresh_from_db()
     if not syncs(connection) or connection.status != JiraConnection.Status.ACTIVE:
-        return ""
+        return left
     kind, register = channel
     try:
         ids, expires = register(client_for(connection), connection)
     except (JiraError, CredentialsUnreadable) as exc:
         words = exc.user_message if isinstance(exc, JiraError) else "its credentials could not be read"
-        connection.webhook_error = (
+        words = words.rstrip(". ")
+        error = (
             f"Bugbridge could not register a webhook in Jira ({words}). "
             "Changes made in Jira still arrive, by polling every few minutes."
         )[:500]
-        connection.save(update_fields=["webhook_error"])
-        logger.warning("jira.webhooks.unregistered", extra={"connection": connection.pk})
-        return connection.webhook_error
-    connection.webhook_kind = kind if ids else ""
-    connection.webhook_ids = ids
-    connection.webhook_expires_at = expires
-    connection.webhook_error = ""
-    connection.save(
-        update_fields=["webhook_kind", "webhook_ids", "webhook_expires_at", "webhook_error", "credentials"]
-    )
+        JiraConnection.objects.filter(pk=connection.pk).update(webhook_error=error)
+        connection.webhook_error = error
+        logger.warning(
+            "jira.webhooks.unregistered", extra={"connection": connection.pk, "error": type(exc).__name__}
+        )
+        return " ".join(w for w in (left, error) if w)
+    # Only the webhook fields: the credentials may have been renewed (and rotated) meanwhile.
+    # Old ones that could not be removed stay on the row unless new ones replace them: they
+    # still deliver (their secret is kept), and Disconnect tries again.
+    fields: dict[str, Any] = {"webhook_error": ""}
+    if ids or not left:
+        fields.update(webhook_kind=kind if ids else "", webhook_ids=ids, webhook_expires_at=expires)
+    JiraConnection.objects.filter(pk=connection.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(connection, name, value)
     logger.info(
         "jira.webhooks.registered", extra={"connection": connection.pk, "kind": kind, "count": len(ids)}
     )
-    return ""
+    return left
 
 
 def _expiry(value: object) -> datetime | None:
@@ -151,19 +171,30 @@ def webhooks_refresh_due(*, now: datetime | None = None) -> int:
     )
     kept = 0
     for connection in due:
+        ids = [str(i) for i in connection.webhook_ids]
+        answer: dict[str, object] | None = None
         try:
-            answer = client_for(connection).refresh_webhooks([int(i) for i in connection.webhook_ids])
+            client = client_for(connection)
+            # Jira answers a refresh of ids it no longer has (deleted by an admin, or expired)
+            # like any other: only its list says which are still there.
+            known = {str(h.get("id")) for h in client.iter_webhooks() if isinstance(h, dict)}
+            if set(ids) <= known:
+                answer = client.refresh_webhooks([int(i) for i in ids])
         except (JiraNotFound, JiraValidationError):
-            webhooks_ensure(connection=connection)
-            continue
+            answer = None
         except (JiraError, CredentialsUnreadable) as exc:
             logger.warning(
                 "jira.webhooks.refresh_failed",
                 extra={"connection": connection.pk, "error": type(exc).__name__},
             )
             continue
-        connection.webhook_expires_at = _expiry(answer.get("expirationDate")) or now + DYNAMIC_LIFETIME
-        connection.webhook_error = ""
-        connection.save(update_fields=["webhook_expires_at", "webhook_error"])
+        if answer is None:
+            logger.info("jira.webhooks.reregistered", extra={"connection": connection.pk})
+            webhooks_ensure(connection=connection)
+            continue
+        JiraConnection.objects.filter(pk=connection.pk).update(
+            webhook_expires_at=_expiry(answer.get("expirationDate")) or now + DYNAMIC_LIFETIME,
+            webhook_error="",
+        )
         kept += 1
     return kept

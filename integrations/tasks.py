@@ -89,3 +89,9 @@ def refresh_webhooks() -> int:
     """Run daily by beat: renew dynamic webhooks before they expire; forget old deliveries."""
     intake.deliveries_purge()
     return subscriptions.webhooks_refresh_due()
+
+
+@shared_task
+def requeue_deliveries() -> int:
+    """Run every minute by beat: webhook deliveries whose task was lost are queued again."""
+    return intake.deliveries_requeue()

@@ -3,15 +3,16 @@
 Each answers fast: check the signature, record the delivery, queue it; the sync work happens in
 the worker. A missing, forged or expired signature is a 401 (and recorded); a body that is not
 a JSON object a 400; an event we do not handle a 202 that says so. Never a 500 for what Jira
-sends: Jira would retry it for half an hour.
+sends: Jira would retry it for half an hour. The one 5xx is a 503 when the queue cannot be
+reached: the delivery is recorded, and Jira's retry (a duplicate) queues it again.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -21,8 +22,15 @@ from django.views.decorators.http import require_POST
 
 from . import intake, services
 from .encryption import CredentialsUnreadable
-from .jira import connect
-from .jira.webhooks import Delivery, SignatureError, bearer_claims, delivery_of, hub_signature_valid
+from .jira.webhooks import (
+    BodyError,
+    Delivery,
+    SignatureError,
+    bearer_claims,
+    delivery_of,
+    hub_signature_valid,
+    parse_object,
+)
 from .models import JiraConnection
 
 logger = logging.getLogger(__name__)
@@ -74,7 +82,7 @@ def _verify_connect(request: HttpRequest, body: bytes, delivery: Delivery) -> Ve
             query=request.GET,
             page=False,
         )
-    except connect.ConnectJwtError as exc:
+    except ValueError as exc:  # ConnectJwtError, or a path outside SITE_URL's
         raise SignatureError(str(exc) or "invalid Connect JWT") from exc
     connections = list(
         JiraConnection.objects.filter(connect_installation=installation, status=JiraConnection.Status.ACTIVE)
@@ -82,15 +90,24 @@ def _verify_connect(request: HttpRequest, body: bytes, delivery: Delivery) -> Ve
     return Verified(installation.client_key, connections)
 
 
+# X-Atlassian-Webhook-Retry is stored in a small integer column.
+RETRY_MAX = 32767
+
+
+def _retry_of(header: str | None) -> int:
+    text = (header or "").strip()
+    return min(int(text), RETRY_MAX) if text.isascii() and text.isdigit() and len(text) < 12 else 0
+
+
 def _receive(
     request: HttpRequest, kind: str, verify: Callable[[HttpRequest, bytes, Delivery], Verified]
 ) -> HttpResponse:
     body = request.body
     try:
-        data = json.loads(body.decode("utf-8")) if body else None
-    except (UnicodeDecodeError, ValueError):
+        data: dict[str, Any] | None = parse_object(body)
+    except BodyError:
         data = None
-    delivery = delivery_of(data) if isinstance(data, dict) else None
+    delivery = delivery_of(data) if data is not None else None
     try:
         # The signature first: an unsigned caller learns nothing about the body's fate.
         verified = verify(request, body, delivery or delivery_of({}))
@@ -99,16 +116,19 @@ def _receive(
         return JsonResponse({"error": "The request is not signed by Jira for Bugbridge."}, status=401)
     if delivery is None:
         return JsonResponse({"error": "The body is not a JSON object."}, status=400)
-    retry = request.headers.get("X-Atlassian-Webhook-Retry", "0")
-    row = intake.delivery_record(
-        kind=kind,
-        site=verified.site,
-        identifier=intake.identifier_of(request.headers.get("X-Atlassian-Webhook-Identifier"), body),
-        retry=int(retry) if retry.isdigit() else 0,
-        delivery=delivery,
-        payload=data,
-        connections=verified.connections,
-    )
+    try:
+        row = intake.delivery_record(
+            kind=kind,
+            site=verified.site,
+            identifier=intake.identifier_of(request.headers.get("X-Atlassian-Webhook-Identifier"), body),
+            retry=_retry_of(request.headers.get("X-Atlassian-Webhook-Retry")),
+            delivery=delivery,
+            payload=data,
+            connections=verified.connections,
+        )
+    except intake.EnqueueFailed:
+        # Recorded but not queued: Jira retries a 503, and its retry queues the row again.
+        return JsonResponse({"error": "Try again later."}, status=503)
     if row is None:
         return JsonResponse({"status": "duplicate"}, status=200)
     return JsonResponse({"status": row.outcome}, status=202)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -40,7 +41,8 @@ def hub_signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     if algorithm is None:
         return False
     expected = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
+    # As bytes: headers arrive decoded as latin-1, and compare_digest refuses non-ASCII text.
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "replace"))
 
 
 def bearer_claims(authorization: str | None, secret: str) -> dict[str, Any]:
@@ -102,27 +104,78 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def read_body(body: bytes) -> Delivery:
-    """Parse a delivery's body; BodyError when it is not JSON or not an object."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a database's JSON column would refuse it
+        raise ValueError("number out of range")
+    return value
+
+
+def _without_nul(value: Any) -> Any:
+    # PostgreSQL cannot store U+0000 in text or jsonb; nothing Jira means by it is lost.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    """A delivery's body as a JSON object (strict JSON: no NaN or Infinity, no U+0000);
+    BodyError when it is not UTF-8, not JSON, nested too deep, or not an object."""
     try:
-        data = json.loads(body.decode("utf-8")) if body else None
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = body.decode("utf-8")
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite) if text else None
+        if isinstance(data, dict) and "\\u0000" in text:
+            data = _without_nul(data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting: RecursionError
         raise BodyError("not JSON") from exc
     if not isinstance(data, dict):
         raise BodyError("not a JSON object")
-    return delivery_of(data)
+    return data
+
+
+def read_body(body: bytes) -> Delivery:
+    """Parse a delivery's body; BodyError when it is not JSON or not an object."""
+    return delivery_of(parse_object(body))
+
+
+# What fits the BigIntegerField the timestamp is stored in (and any id Jira could give).
+_INT_MAX = 2**63 - 1
+
+
+def _whole(value: Any) -> int | None:
+    """A non-negative whole number that fits 64 bits, from a JSON number or a string of ASCII
+    digits; None for anything else (NaN, Infinity, booleans, "²", 1e400...)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        value = int(value) if math.isfinite(value) and value.is_integer() else None
+    elif isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
+    return value if isinstance(value, int) and 0 <= value <= _INT_MAX else None
+
+
+def _event_name(value: Any) -> str:
+    return "".join(c for c in value[:64] if c.isprintable()) if isinstance(value, str) else ""
 
 
 def delivery_of(data: dict[str, Any]) -> Delivery:
     """A parsed body as a Delivery (anything of the wrong shape reads as missing)."""
-    timestamp = data.get("timestamp")
     matched = data.get("matchedWebhookIds")
     ids: tuple[int, ...] = ()
     if isinstance(matched, list):
-        ids = tuple(int(i) for i in matched if isinstance(i, int) or (isinstance(i, str) and i.isdigit()))
+        ids = tuple(i for i in (_whole(m) for m in matched if not isinstance(m, float)) if i is not None)
     return Delivery(
-        event=str(data.get("webhookEvent") or "")[:64],
-        timestamp_ms=int(timestamp) if isinstance(timestamp, (int, float)) else None,
+        event=_event_name(data.get("webhookEvent")),
+        timestamp_ms=_whole(data.get("timestamp")) if not isinstance(data.get("timestamp"), str) else None,
         issue=_dict(data.get("issue")),
         comment=_dict(data.get("comment")),
         changelog=_dict(data.get("changelog")),
@@ -139,6 +192,8 @@ def jira_time_ms(value: Any) -> int:
     if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
         text = f"{text[:-2]}:{text[-2:]}"
     try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return 0
+    # Jira always gives a zone; without one, UTC (never the server's own zone).
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)

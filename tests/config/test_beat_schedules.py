@@ -18,6 +18,10 @@ EXPECTED = {
     "jira-credential-expiry-reminders": ("integrations.tasks.remind_expiring_credentials", 3600),
     "jira-forward-due": ("integrations.tasks.forward_due", 60),
     "jira-fill-link-statuses": ("integrations.tasks.fill_link_statuses", 60),
+    # Two-way sync: reconciliation starts at JIRA_RECONCILE_INTERVAL_S (300 by default).
+    "jira-reconcile": ("integrations.tasks.reconcile_all", 300),
+    "jira-refresh-webhooks": ("integrations.tasks.refresh_webhooks", 86400),
+    "jira-requeue-deliveries": ("integrations.tasks.requeue_deliveries", 60),
 }
 
 
