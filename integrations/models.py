@@ -305,7 +305,11 @@ class IssueLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["report", "connection"], name="issuelink_one_per_report")
         ]
-        indexes = [models.Index(fields=["connection", "state", "next_attempt_at"], name="issuelink_due")]
+        indexes = [
+            models.Index(fields=["connection", "state", "next_attempt_at"], name="issuelink_due"),
+            # Every webhook delivery and reconciliation page finds links by Jira issue id.
+            models.Index(fields=["connection", "issue_id"], name="issuelink_issue"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.report_id} → {self.issue_key or self.state}"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from bugs.models import BugReport, Comment
 from bugs.signals import comment_changed, report_changed, report_created
 
-from . import forwarding, sync
+from . import forwarding, intake, sync
+from .models import JiraConnection
 
 
 @receiver(report_created, dispatch_uid="integrations.forward_new_report")
@@ -30,3 +32,10 @@ def sync_report_change(
 def sync_comment_change(sender: Any, comment: Comment, action: str, origin: str = "", **kwargs: Any) -> None:
     """Two-way sync: a comment written, edited or deleted here follows in Jira."""
     sync.comment_changed(comment=comment, action=action, origin=origin)
+
+
+@receiver(post_save, sender=JiraConnection, dispatch_uid="integrations.intake_forget_saved")
+@receiver(post_delete, sender=JiraConnection, dispatch_uid="integrations.intake_forget_deleted")
+def intake_forget(sender: Any, instance: JiraConnection, **kwargs: Any) -> None:
+    """The webhook intake keeps a connection's secret and webhook ids briefly: not past a change."""
+    intake.caches_forget(instance.pk)

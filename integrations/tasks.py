@@ -50,6 +50,16 @@ def sync_delivery(delivery_id: int) -> str:
 
 
 @shared_task
+def sync_drain() -> int:
+    """Process the webhook deliveries waiting (queued by the intake, one drain per short window);
+    queues itself again while more wait."""
+    done, more = intake.deliveries_drain()
+    if more:
+        sync_drain.delay()
+    return done
+
+
+@shared_task
 def sync_push(link_id: int, attempt: int = 0) -> str:
     """Write a report's pending status/priority change to Jira; scheduled again while Jira is
     busy or another worker holds the link."""

@@ -10,6 +10,10 @@ and renders the rows as text in a bare <table>: no filter bar, no dropdowns, no 
 template, no context processors. It needs no login, but the benchmark calls it with the owner's
 session, so it pays the session and user lookups the middleware makes (LoginRequiredMiddleware
 reads request.user on every request) just as the list does.
+
+/bench/bare-json (webhook intake): goes through the same WSGI server and middleware, reads the
+body, parses it as JSON and answers 202 with a small JSON object, as the webhook endpoints do;
+no signature check, no delivery row, no enqueue.
 """
 
 from __future__ import annotations
@@ -51,6 +55,14 @@ def bare_insert(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"id": report.pk, "number": report.number}, status=201)
 
 
+@csrf_exempt
+@login_not_required
+@require_POST
+def bare_json(request: HttpRequest) -> HttpResponse:
+    body = json.loads(request.body)
+    return JsonResponse({"status": "queued", "fields": len(body)}, status=202)
+
+
 # The list's columns, as plain text. Rendered without a request: no context processors run.
 BASELINE_TEMPLATE = engines["django"].from_string(
     """<!DOCTYPE html>
@@ -85,6 +97,7 @@ def list_baseline(request: HttpRequest, app_id: int) -> HttpResponse:
 
 urlpatterns = [
     path("bench/bare", bare_insert),
+    path("bench/bare-json", bare_json),
     path("bench/list-baseline/<int:app_id>", list_baseline),
     *app_urlpatterns,
 ]

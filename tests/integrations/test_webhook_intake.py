@@ -218,7 +218,7 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The ids handed to the worker: the queue boundary recorded instead of run (the tests then
     run the task themselves where they mean to)."""
     found: list[int] = []
-    monkeypatch.setattr(tasks.sync_delivery, "delay", lambda delivery_id: found.append(delivery_id))
+    monkeypatch.setattr(intake, "_enqueue", lambda delivery_id: found.append(delivery_id))
     return found
 
 
@@ -629,12 +629,12 @@ def test_a_disconnected_oauth_connection_hears_nothing(
 def test_a_broker_that_is_down_is_no_500_and_jira_s_retry_queues_it_again(
     anonymous: Client, admin_connection: JiraConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[int] = []
+    sent: list[dict[str, Any]] = []
 
-    def down(delivery_id: int) -> None:
+    def down(**kwargs: Any) -> None:
         raise ConnectionRefusedError("broker down")
 
-    monkeypatch.setattr(tasks.sync_delivery, "delay", down)
+    monkeypatch.setattr(tasks.sync_drain, "apply_async", down)
     url = f"/integrations/jira/webhooks/connection/{admin_connection.pk}"
     body = _body()
     answer = _post(anonymous, url, body, {"X-Hub-Signature": _hub(body)})
@@ -642,10 +642,13 @@ def test_a_broker_that_is_down_is_no_500_and_jira_s_retry_queues_it_again(
     row = WebhookDelivery.objects.get()
     assert row.outcome == "queued"
 
-    monkeypatch.setattr(tasks.sync_delivery, "delay", lambda delivery_id: sent.append(delivery_id))
+    monkeypatch.setattr(tasks.sync_drain, "apply_async", lambda **kwargs: sent.append(kwargs))
     retry = _post(anonymous, url, body, {"X-Hub-Signature": _hub(body), "X-Atlassian-Webhook-Retry": "1"})
     assert (retry.status_code, retry.json()) == (200, {"status": "duplicate"})
-    assert sent == [row.pk] and WebhookDelivery.objects.count() == 1
+    # The retry queued a drain again, which reads every queued row: this one among them.
+    assert len(sent) == 1 and WebhookDelivery.objects.count() == 1
+    assert intake.deliveries_drain() == (1, False)
+    assert WebhookDelivery.objects.get().outcome == "applied"
 
 
 def test_a_delivery_processed_twice_is_applied_once(
@@ -735,3 +738,20 @@ def test_a_delivery_whose_task_was_lost_is_queued_again_by_the_sweeper(
     )
     WebhookDelivery.objects.filter(pk=done.pk).update(received_at=now - timedelta(minutes=3))
     assert intake.deliveries_requeue(now=now) == 1 and sent == [old.pk]
+
+
+def test_a_burst_of_deliveries_costs_one_queue_message_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside eager mode, the first delivery of a window queues one drain, due when the window
+    closes; the next ones of the window do not queue another; after it, the next one does."""
+    sent: list[dict[str, Any]] = []
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(intake, "_eager", lambda task: False)
+    monkeypatch.setattr(intake.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(intake, "_window", {"until": 0.0})
+    monkeypatch.setattr(tasks.sync_drain, "apply_async", lambda **kwargs: sent.append(kwargs))
+    for delivery_id in range(5):
+        intake._enqueue(delivery_id)
+    assert sent == [{"countdown": intake.DRAIN_WINDOW_S}]
+    clock["now"] += intake.DRAIN_WINDOW_S
+    intake._enqueue(6)
+    assert len(sent) == 2
