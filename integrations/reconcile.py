@@ -4,7 +4,9 @@ JIRA_RECONCILE_INTERVAL_S).
 A pass asks `search/jql` for the project's issues updated since the connection's watermark minus
 an overlap (JQL dates have minute resolution and search lags behind writes), with only the
 fields sync needs, page by page (nextPageToken). Each issue whose `updated` is newer than what
-its link holds goes through the same state comparison as a webhook. The watermark moves to the
+its link holds goes through the same state comparison as a webhook; every issue's comments are
+compared one by one (a lost `comment_*` delivery leaves no trace in the issue's `updated` as the
+link knows it, when the comment's `jira:issue_updated` came). The watermark moves to the
 pass's start only when every page was read and applied; a failed pass leaves it, so the next one
 covers the same ground.
 
@@ -35,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Pass:
-    """What one pass did: Jira calls made, issues seen, issues whose state was newer."""
+    """What one pass did: Jira calls made, issues seen, issues newer than their link or with a
+    comment to bring in or delete."""
 
     calls: int
     seen: int
@@ -123,7 +126,12 @@ def reconcile_connection(*, connection_id: int, now: datetime | None = None) -> 
 def _apply_page(
     connection: JiraConnection, client: JiraClient, issues: list[dict[str, Any]]
 ) -> tuple[int, int]:
-    """Apply the page's issues that are newer than their links; (how many, extra calls made)."""
+    """Apply the page's issues to their links; (how many were newer or changed a comment, extra
+    calls made).
+
+    State goes through the comparison only when the issue is newer than its link. Comments are
+    compared for every issue of the page, one by one: the link's `updated` is no guide to them
+    (the `jira:issue_updated` of a comment can arrive while its `comment_created` was lost)."""
     by_id = {str(i.get("id")): i for i in issues}
     links = IssueLink.objects.filter(
         connection=connection, state=IssueLink.State.LINKED, issue_id__in=list(by_id)
@@ -131,15 +139,33 @@ def _apply_page(
     changed = calls = 0
     for link in links.only("pk", "issue_id", "jira_updated_ms"):
         fields = by_id[link.issue_id].get("fields") or {}
-        if jira_time_ms(fields.get("updated")) <= link.jira_updated_ms:
-            continue  # seen already (the overlap brings it again)
-        changed += 1
+        touched = 0
         if connection.sync_comments:
             comments, more = _comments(client, link.issue_id, fields.get("comment"))
-            calls += more
-            sync.comments_reconcile(link_id=link.pk, comments=comments, source="reconcile")
-        sync.issue_state_apply(link_id=link.pk, fields=fields, source="reconcile")
+            reread = _Reread(client, link.issue_id)
+            touched = sync.comments_reconcile(
+                link_id=link.pk, comments=comments, source="reconcile", recheck=reread
+            )
+            calls += more + reread.calls
+        newer = jira_time_ms(fields.get("updated")) > link.jira_updated_ms
+        if newer:
+            sync.issue_state_apply(link_id=link.pk, fields=fields, source="reconcile")
+        changed += newer or touched > 0
     return changed, calls
+
+
+@dataclass
+class _Reread:
+    """The issue's comments read again (for ones the search's list lacks), counting the calls."""
+
+    client: JiraClient
+    issue_id: str
+    calls: int = 0
+
+    def __call__(self) -> list[dict[str, Any]]:
+        found = list(self.client.iter_comments(self.issue_id))
+        self.calls += 1 + max(0, len(found) - 1) // 100
+        return found
 
 
 def _comments(client: JiraClient, issue_id: str, inline: Any) -> tuple[list[dict[str, Any]], int]:

@@ -2,40 +2,49 @@
 
 State, not events: whatever brings news of an issue (a webhook, a reconciliation pass, the read
 before a write) hands its fields to `issue_state_apply`, which compares them with what the link
-last knew of Jira (`jira_status_id`, `jira_priority_id`, `jira_updated_ms`):
+last knew of Jira (`jira_status_id`, `jira_priority_id`, `jira_updated_ms`). A webhook newer than
+that is news only: the state compared is read from Jira then (its snapshot may predate a change
+committed meanwhile).
 
 - older than what we have (`updated` earlier) → dropped, so a late or reordered delivery never
   overwrites a newer state;
 - a field Jira did not change since we last knew it → nothing to do. A change we wrote ourselves
   comes back this way (we stored what we wrote), so it is recognised as an echo, not re-applied;
-- a field Jira did change → the report takes it (origin "jira", which the outbound side ignores,
-  so it is never sent back), unless the dashboard changed that field later and has not written
-  it yet (`pending`): then the later, dashboard side wins and the write goes out.
+- a field Jira did change (or the first sight of the issue, which was made from the report) →
+  the report takes it (origin "jira", which the outbound side ignores, so it is never sent
+  back), unless the dashboard changed that field later and has not written it yet (`pending`):
+  then the later, dashboard side wins and the write goes out.
+
+"Later" compares the dashboard's change with when Jira changed that field, not with the issue's
+`updated` (which any comment or other field moves): a delivery whose changelog names the field
+tells it; otherwise, unless the dashboard's change is later than the whole state, the field
+stays pending and the push decides, reading the issue's changelog.
 
 Outbound, a dashboard change marks the field pending (with when) and queues `link_push`, which
-reads the issue first (a Jira change made since, and later, wins instead), writes, and reads the
-issue again to store what Jira now holds.
+holds the link, reads the issue with its changelog (a Jira change made later wins instead, even
+one undone since), writes, reads the issue again (again while news newer than its read came in
+meanwhile) and stores what Jira now holds, letting go of the link in the same commit. Someone
+moving the issue while the push walks the workflow wins too: the walk stops.
 
 Comments follow by id (`CommentLink`): ours carry a comment property naming their origin, so a
 delivery of a comment whose id we have not stored yet (our create call still in flight) is still
-recognised.
+recognised. Reconciliation compares every comment of the issues it reads, one by one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from bugs import services as bug_services
-from bugs.models import BugReport, Comment, CommentOrigin
+from bugs.models import Activity, BugReport, Comment, CommentOrigin
 from bugs.models import Priority as BugPriority
 from bugs.models import Status as BugStatus
 
@@ -44,6 +53,7 @@ from .jira.auth import client_for
 from .jira.client import JiraClient
 from .jira.errors import (
     JiraAuthError,
+    JiraConflict,
     JiraError,
     JiraNotFound,
     JiraPermissionError,
@@ -185,70 +195,118 @@ def _jira_name(fields: Mapping[str, Any], key: str) -> str:
     return str(value.get("name") or "") if isinstance(value, dict) else ""
 
 
-@transaction.atomic
-def issue_state_apply(
-    *,
-    link_id: int,
-    fields: Mapping[str, Any],
-    source: str,
-    changed: frozenset[str] = frozenset(),
-    pushing: bool = False,
-) -> list[str]:
-    """Bring a report up to an issue's state as Jira reported it (see the module docstring).
-    `changed`: the fields a webhook's changelog names, to record our echoes as such. `pushing`:
-    called by the push that holds the link. Returns the fields applied to the report."""
-    link = IssueLink.objects.select_for_update().select_related("connection", "report").get(pk=link_id)
+def change_times(issue: Mapping[str, Any]) -> dict[str, int]:
+    """When each synced field last changed in Jira (epoch ms), from an issue read with
+    `expand=changelog`. An issue's `updated` is no guide: it moves with any change (a comment,
+    another field), so a field's own time decides which side changed it later."""
+    changelog = issue.get("changelog")
+    if not isinstance(changelog, dict) or not isinstance(changelog.get("histories"), list):
+        return {}
+    histories = [h for h in changelog["histories"] if isinstance(h, dict)]
+    times: dict[str, int] = {}
+    for history in histories:
+        at = jira_time_ms(history.get("created"))
+        for item in history.get("items") or []:
+            name = str(item.get("fieldId") or item.get("field") or "") if isinstance(item, dict) else ""
+            if name in FIELDS_BY_NAME:
+                times[name] = max(times.get(name, 0), at)
+    total = changelog.get("total")
+    if not isinstance(total, int) or total <= len(histories):
+        # The whole history: a field it never names has not changed since the issue was made.
+        for name in FIELDS_BY_NAME:
+            times.setdefault(name, 0)
+    return times
+
+
+def _later_side(local_ms: int, field_ms: int | None, updated_ms: int, *, decide: bool) -> str:
+    """Which change of one field is later: "dashboard", "jira", or "" when it cannot be told
+    yet (Jira changed the field at some unknown moment up to `updated`, the dashboard within
+    that span): the field stays pending, and the push decides, reading the issue's changelog."""
+    if field_ms is not None:
+        return "dashboard" if local_ms > field_ms else "jira"
+    if local_ms > updated_ms:
+        return "dashboard"
+    return "jira" if decide else ""
+
+
+@dataclass
+class _Seen:
+    """One reading of an issue's state, and what its source knows of when each field changed."""
+
+    fields: Mapping[str, Any]
+    source: str
+    updated_ms: int
+    changed: frozenset[str] = frozenset()  # the fields the delivery's changelog names
+    change_ms: Mapping[str, int] | None = None  # when fields last changed (a changelog read)
+    decide: bool = False  # a fresh read with the changelog: a conflict is decided now
+
+    def field_ms(self, name: str) -> int | None:
+        if self.change_ms is not None:  # read with the changelog
+            return self.change_ms.get(name)
+        # A delivery whose changelog names the field: its issue's `updated` is that change's time.
+        return self.updated_ms if name in self.changed and self.updated_ms else None
+
+
+def _compare(link: IssueLink, seen: _Seen, *, skip: set[str]) -> list[str]:
+    """Compare each synced field of `seen` with what the (locked) link last knew, and bring the
+    report up to Jira's changes (see the module docstring). Updates the link's known ids and
+    `pending` in memory (the caller saves); returns the fields applied to the report."""
     connection, report = link.connection, link.report
-    updated_ms = jira_time_ms(fields.get("updated"))
-    # While a push writes a pending field, news of it waits: the push's own hops come back as
-    # deliveries, and its read after writing settles what Jira holds.
-    writing = set() if pushing or not _claimed(link) else set(link.pending or {})
-    if updated_ms and updated_ms <= link.jira_updated_ms:
-        # Not newer than what we hold: a late, reordered or repeated delivery, or our own echo.
-        for spec in SYNCED_FIELDS:
-            if spec.name in changed and spec.enabled(connection):
-                same = updated_ms == link.jira_updated_ms and spec.jira_id(fields) == getattr(
-                    link, spec.known_attr
-                )
-                outcome = SyncEvent.Outcome.ECHO if same else SyncEvent.Outcome.STALE
-                _event(link, direction="in", source=source, field=spec.name, outcome=outcome)
-        return []
     applied: list[str] = []
     pending = dict(link.pending or {})
     changes: dict[str, str] = {}
     for spec in SYNCED_FIELDS:
-        jira_id = spec.jira_id(fields)
+        jira_id = spec.jira_id(seen.fields)
         if not jira_id:
             continue
-        if spec.name in writing:
-            if spec.name in changed:
+        if spec.name in skip:
+            if spec.name in seen.changed:
                 detail = "Arrived while Bugbridge was writing this field; its write settles it."
-                _event(link, direction="in", source=source, field=spec.name, outcome="echo", detail=detail)
+                _event(
+                    link, direction="in", source=seen.source, field=spec.name, outcome="echo", detail=detail
+                )
             continue
-        known = getattr(link, spec.known_attr)
-        if not known:
-            # First sight of the issue: its state is the baseline, not a change to apply.
-            setattr(link, spec.known_attr, jira_id)
-            continue
-        if jira_id == known:
-            if spec.name in changed and spec.enabled(connection):
-                _event(link, direction="in", source=source, field=spec.name, outcome=SyncEvent.Outcome.ECHO)
-            continue
-        wanted = spec.to_report(connection, fields)
         local_ms = pending.get(spec.name)
+        # First sight of the issue (nothing known yet) is compared like any change: the issue was
+        # made from the report, so a difference is Jira's doing (unless the dashboard's is later).
+        # A value equal to what we knew is no change, unless the issue's history (a read with the
+        # changelog) says the field moved after the dashboard's pending change, and back again.
+        moved = local_ms is not None and (seen.field_ms(spec.name) or 0) > local_ms and seen.decide
+        if jira_id == getattr(link, spec.known_attr) and not moved:
+            if spec.name in seen.changed and spec.enabled(connection):
+                _event(
+                    link, direction="in", source=seen.source, field=spec.name, outcome=SyncEvent.Outcome.ECHO
+                )
+            continue
+        wanted = spec.to_report(connection, seen.fields)
         if not spec.enabled(connection) or wanted is None:
             setattr(link, spec.known_attr, jira_id)
             continue
-        if local_ms and local_ms > updated_ms:
-            # The dashboard's change is the later one: it goes out, Jira's is overwritten.
+        jira_ms = seen.field_ms(spec.name)
+        if local_ms:
+            later = _later_side(local_ms, jira_ms, seen.updated_ms, decide=seen.decide)
+        elif spec.report_value(report) != wanted and _changed_here_since(
+            report, spec.name, jira_ms or seen.updated_ms
+        ):
+            later = "dashboard"  # its pending mark is on its way
+        else:
+            later = "jira"
+        if later != "jira":
+            # The dashboard's change is the later one (it goes out, Jira's is overwritten), or may
+            # be: the push, which reads when Jira changed the field, decides.
+            detail = (
+                "The change made in Bugbridge is later; it is sent to Jira."
+                if later
+                else "Changed on both sides; Bugbridge compares when each was made before writing."
+            )
             _event(
                 link,
                 direction="in",
-                source=source,
+                source=seen.source,
                 field=spec.name,
                 outcome=SyncEvent.Outcome.KEPT,
-                to_value=_jira_name(fields, spec.name),
-                detail="The change made in Bugbridge is later; it is sent to Jira.",
+                to_value=_jira_name(seen.fields, spec.name),
+                detail=detail,
             )
             continue
         setattr(link, spec.known_attr, jira_id)
@@ -260,33 +318,134 @@ def issue_state_apply(
             _event(
                 link,
                 direction="in",
-                source=source,
+                source=seen.source,
                 field=spec.name,
                 outcome=SyncEvent.Outcome.APPLIED,
                 from_value=spec.label(current),
-                to_value=f"{spec.label(wanted)} ({_jira_name(fields, spec.name)})",
+                to_value=f"{spec.label(wanted)} ({_jira_name(seen.fields, spec.name)})",
             )
     if changes:
         bug_services.report_update(report=report, actor=None, origin=JIRA, **changes)
+    link.pending = pending
+    return applied
+
+
+def _changed_here_since(report: BugReport, kind: str, jira_ms: int) -> bool:
+    """Whether the report's last change of a field was made here, after `jira_ms`. A dashboard
+    change is marked pending just after it commits (`report_changed` runs on commit); in
+    between, its activity (written with the change) already tells it."""
+    last = (
+        Activity.objects.filter(report=report, kind=kind)
+        .order_by("-created_at", "-id")
+        .values_list("origin", "created_at")
+        .first()
+    )
+    return last is not None and last[0] != JIRA and last[1].timestamp() * 1000 > jira_ms
+
+
+def _note_status(link: IssueLink, fields: Mapping[str, Any]) -> None:
     status = fields.get("status")
     if isinstance(status, dict):
         link.jira_status_name = str(status.get("name") or "")[:255]
         category = status.get("statusCategory")
         link.jira_status_category = str(category.get("key") or "")[:32] if isinstance(category, dict) else ""
-    link.jira_updated_ms = max(link.jira_updated_ms, updated_ms)
-    link.pending = pending
-    link.updated_at = timezone.now()
-    link.save(
-        update_fields=[
-            "jira_status_id",
-            "jira_priority_id",
-            "jira_status_name",
-            "jira_status_category",
-            "jira_updated_ms",
-            "pending",
-            "updated_at",
-        ]
+
+
+STATE_FIELDS = [
+    "jira_status_id",
+    "jira_priority_id",
+    "jira_status_name",
+    "jira_status_category",
+    "jira_updated_ms",
+    "pending",
+    "updated_at",
+]
+
+
+# Sources whose fields are a snapshot Jira took when it raised an event: news that the issue
+# changed, read again before use (API-NOTES §2.3). A snapshot can show a field as it was before a
+# change committed meanwhile, under a later `updated`: taken as the state, it would overwrite the
+# newer one, and nothing later would look newer.
+SNAPSHOT_SOURCES = frozenset({"webhook"})
+
+
+def issue_state_apply(
+    *,
+    link_id: int,
+    fields: Mapping[str, Any],
+    source: str,
+    changed: frozenset[str] = frozenset(),
+    pushing: bool = False,
+    change_ms: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Bring a report up to an issue's state as Jira reported it (see the module docstring).
+    `changed`: the fields a webhook's changelog names, to record our echoes as such. `pushing`:
+    a read by the push that holds the link, just made, so never stale, with `change_ms`
+    (`change_times`) from the issue's changelog. A delivery newer than what the link knows is
+    read again from Jira, with the issue's changelog (a Jira error propagates: the delivery
+    fails, and reconciliation finds the issue newer). Returns the fields applied to the report."""
+    if source in SNAPSHOT_SOURCES and not pushing:
+        link = IssueLink.objects.select_related("connection").get(pk=link_id)
+        if jira_time_ms(fields.get("updated")) > link.jira_updated_ms:
+            try:
+                issue = client_for(link.connection).get_issue(
+                    link.issue_id, fields=SYNC_FIELDS, expand="changelog"
+                )
+            except JiraNotFound:
+                issue_deleted_apply(link_id=link_id, source=source)
+                return []
+            return _state_apply(
+                link_id=link_id,
+                fields=issue["fields"],
+                source=source,
+                changed=changed,
+                change_ms=change_times(issue),
+                decide=True,
+            )
+    return _state_apply(
+        link_id=link_id,
+        fields=fields,
+        source=source,
+        changed=changed,
+        change_ms=change_ms,
+        decide=pushing,
+        pushing=pushing,
     )
+
+
+@transaction.atomic
+def _state_apply(
+    *,
+    link_id: int,
+    fields: Mapping[str, Any],
+    source: str,
+    changed: frozenset[str],
+    change_ms: Mapping[str, int] | None,
+    decide: bool,
+    pushing: bool = False,
+) -> list[str]:
+    link = IssueLink.objects.select_for_update().select_related("connection", "report").get(pk=link_id)
+    updated_ms = jira_time_ms(fields.get("updated"))
+    if not pushing and updated_ms and updated_ms <= link.jira_updated_ms:
+        # Not newer than what we hold: a late, reordered or repeated delivery, or our own echo.
+        for spec in SYNCED_FIELDS:
+            if spec.name in changed and spec.enabled(link.connection):
+                same = updated_ms == link.jira_updated_ms and spec.jira_id(fields) == getattr(
+                    link, spec.known_attr
+                )
+                outcome = SyncEvent.Outcome.ECHO if same else SyncEvent.Outcome.STALE
+                _event(link, direction="in", source=source, field=spec.name, outcome=outcome)
+        return []
+    # While a push writes a pending field, news of it waits: the push's own hops come back as
+    # deliveries, and its read after writing (never older than the news) settles what Jira holds.
+    writing = set() if pushing or not _claimed(link) else set(link.pending or {})
+    seen = _Seen(fields, source, updated_ms, changed=changed, change_ms=change_ms, decide=decide)
+    applied = _compare(link, seen, skip=writing)
+    if "status" not in writing:
+        _note_status(link, fields)
+    link.jira_updated_ms = max(link.jira_updated_ms, updated_ms)
+    link.updated_at = timezone.now()
+    link.save(update_fields=STATE_FIELDS)
     return applied
 
 
@@ -425,24 +584,53 @@ def comment_deleted_apply(*, link_id: int, jira_comment_id: str, source: str) ->
     if found.deleted:
         _event(link, direction="in", source=source, field="comment", outcome=SyncEvent.Outcome.ECHO)
         return SyncEvent.Outcome.ECHO
-    found.deleted = True
-    found.save(update_fields=["deleted"])
+    # Gone on both sides: a tombstone (see _comment_push).
+    found.deleted, found.comment_pk = True, None
+    found.save(update_fields=["deleted", "comment_pk"])
     if found.comment is not None:
         bug_services.comment_delete(comment=found.comment, origin=JIRA)
     _event(link, direction="in", source=source, field="comment", outcome="applied", detail="deleted")
     return SyncEvent.Outcome.APPLIED
 
 
-def comments_reconcile(*, link_id: int, comments: list[Mapping[str, Any]], source: str) -> None:
+def comments_reconcile(
+    *,
+    link_id: int,
+    comments: list[Mapping[str, Any]],
+    source: str,
+    recheck: Callable[[], list[Mapping[str, Any]]] | None = None,
+) -> int:
     """The issue's complete comment list, as reconciliation read it: new and edited ones come
-    in, and ones we hold that Jira no longer has are deleted here."""
+    in, and ones we hold that Jira no longer has are deleted here. Returns how many changed.
+
+    A comment we hold that the list lacks may have been made after the list was read (our own
+    create, answered meanwhile): `recheck` reads the comments again, and only one missing from
+    that later list too is deleted here."""
+    known = {
+        found.jira_comment_id: found
+        for found in CommentLink.objects.filter(link_id=link_id).exclude(jira_comment_id="")
+    }
     present = set()
+    changed = 0
     for comment in comments:
-        present.add(str(comment.get("id") or ""))
-        comment_upsert_apply(link_id=link_id, comment=comment, source=source)
-    gone = CommentLink.objects.filter(link_id=link_id, deleted=False).exclude(jira_comment_id="")
-    for found in gone.exclude(jira_comment_id__in=present):
-        comment_deleted_apply(link_id=link_id, jira_comment_id=found.jira_comment_id, source=source)
+        jira_id = str(comment.get("id") or "")
+        present.add(jira_id)
+        found = known.get(jira_id)
+        updated_ms = jira_time_ms(comment.get("updated")) or jira_time_ms(comment.get("created"))
+        if found is not None and (found.deleted or updated_ms <= found.jira_updated_ms):
+            continue  # nothing newer than what we hold (the overlap brings comments again)
+        changed += comment_upsert_apply(link_id=link_id, comment=comment, source=source) == "applied"
+    missing = [
+        found.jira_comment_id
+        for found in CommentLink.objects.filter(link_id=link_id, deleted=False).exclude(jira_comment_id="")
+        if found.jira_comment_id not in present
+    ]
+    if missing and recheck is not None:
+        still = {str(c.get("id") or "") for c in recheck()}
+        missing = [jira_id for jira_id in missing if jira_id not in still]
+    for jira_id in missing:
+        changed += comment_deleted_apply(link_id=link_id, jira_comment_id=jira_id, source=source) == "applied"
+    return changed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,13 +672,16 @@ def _enqueue_push(link_id: int, countdown: float | None = None) -> None:
     transaction.on_commit(lambda: tasks.sync_push.apply_async((link_id,), countdown=countdown))
 
 
-def _claim_link(link_id: int) -> bool:
+def _claim_link(link_id: int) -> datetime | None:
+    """Claim the link for one push; the claim's expiry is its token (None: someone holds it)."""
     now = timezone.now()
-    return bool(
+    until = now + timedelta(seconds=CLAIM_S)
+    claimed = (
         IssueLink.objects.filter(pk=link_id, state=IssueLink.State.LINKED)
         .exclude(claimed_until__gt=now)
-        .update(claimed_until=now + timedelta(seconds=CLAIM_S))
+        .update(claimed_until=until)
     )
+    return until if claimed else None
 
 
 @dataclass(frozen=True)
@@ -505,44 +696,71 @@ def link_push(*, link_id: int, attempt: int = 0) -> PushStep:
     """Write the link's pending dashboard changes to Jira (status by transition, priority by
     edit), unless Jira changed the same field later. Safe to run twice: a claimed link is left
     to its holder, and a field already equal in Jira is not written."""
-    if not _claim_link(link_id):
+    claim = _claim_link(link_id)
+    if claim is None:
         # Another worker is writing this link; what it has not seen is still pending: look again.
         return PushStep("busy", retry_in=BUSY_RETRY_S)
     try:
-        return _push(link_id, attempt)
+        return _push(link_id, attempt, claim)
     finally:
-        IssueLink.objects.filter(pk=link_id).update(claimed_until=None)
+        # Ours only (a push that ended normally let go already, and another may hold it now).
+        IssueLink.objects.filter(pk=link_id, claimed_until=claim).update(claimed_until=None)
 
 
-def _push(link_id: int, attempt: int) -> PushStep:
+# A push reads the issue again at most this often when news newer than its read came meanwhile.
+REREADS = 3
+
+
+def _push(link_id: int, attempt: int, claim: datetime) -> PushStep:
     link = IssueLink.objects.select_related("connection", "report").get(pk=link_id)
     if not link.pending:
         return PushStep("nothing")
     client = client_for(link.connection)
+    taken: dict[str, int] = dict(link.pending)
     try:
-        fields = client.get_issue(link.issue_id, fields=SYNC_FIELDS)["fields"]
-        # A change Jira made since we last knew it, and later than ours, wins: apply it first.
-        issue_state_apply(link_id=link.pk, fields=fields, source="before-write", pushing=True)
+        issue = client.get_issue(link.issue_id, fields=SYNC_FIELDS, expand="changelog")
+        fields = issue["fields"]
+        # A change Jira made since we last knew it, and later than ours, wins: apply it first
+        # (when each side changed a field decides, so the changelog comes along).
+        issue_state_apply(
+            link_id=link.pk,
+            fields=fields,
+            source="before-write",
+            pushing=True,
+            change_ms=change_times(issue),
+        )
         link.refresh_from_db()
         taken = dict(link.pending)
-        wrote = False
+        written: dict[str, str] = {}
+        # What Jira should hold after our writes: what we wrote, else what it held already.
+        expected: dict[str, str | None] = {}
         for name in sorted(taken):
             spec = FIELDS_BY_NAME.get(name)
             if spec is None or not spec.enabled(link.connection):
                 continue
-            wrote |= WRITERS[name](client, link, fields)
+            value = WRITERS[name](client, link, fields)
+            if value is not None:
+                written[name] = value
+            expected[name] = value if value is not None else spec.to_report(link.connection, fields)
+        wrote = bool(written)
         after = client.get_issue(link.issue_id, fields=SYNC_FIELDS)["fields"] if wrote else fields
+        for reread in range(REREADS + 1):
+            settled = _pushed(link.pk, after, taken, expected, set(written), claim, final=reread == REREADS)
+            if settled != "reread":
+                break
+            after = client.get_issue(link.issue_id, fields=SYNC_FIELDS)["fields"]
     except JiraNotFound:
         issue_deleted_apply(link_id=link.pk, source="dashboard")
         return PushStep("deleted")
     except PushRefused as exc:
-        _push_failed(link, exc.field, exc.words)
+        _push_failed(link, {exc.field: taken.get(exc.field)}, exc.words)
         return PushStep("failed")
     except JiraError as exc:
-        return _push_error(link, exc, attempt)
-    if _pushed(link.pk, after, taken):
-        return PushStep("written" if wrote else "nothing", retry_in=0)  # changed again meanwhile
-    return PushStep("written" if wrote else "nothing")
+        return _push_error(link, exc, attempt, taken)
+    outcome = "written" if wrote else "nothing"
+    if settled == "again":
+        return PushStep(outcome, retry_in=0)  # changed again meanwhile, or left for a push to decide
+    return PushStep(outcome)
 
 
 class PushRefused(Exception):
@@ -554,11 +772,25 @@ class PushRefused(Exception):
 
 
 @transaction.atomic
-def _pushed(link_id: int, fields: Mapping[str, Any], taken: Mapping[str, int]) -> bool:
+def _pushed(
+    link_id: int,
+    fields: Mapping[str, Any],
+    taken: Mapping[str, int],
+    expected: Mapping[str, str | None],
+    written: set[str],
+    claim: datetime,
+    *,
+    final: bool,
+) -> str:
     """Store what Jira holds now that our writes are done: it is the new baseline, so the
-    deliveries our writes cause are recognised as echoes. Returns whether the dashboard changed
-    a field again meanwhile (it stays pending for another push)."""
+    deliveries our writes cause are recognised as echoes, and the claim ends in the same commit
+    (news arriving after it is compared, never left waiting). "reread" when news newer than
+    this read came in meanwhile (it waited for us: read again), "again" when a field is still
+    pending (changed again meanwhile), else "done"."""
     link = IssueLink.objects.select_for_update().select_related("connection", "report").get(pk=link_id)
+    updated_ms = jira_time_ms(fields.get("updated"))
+    if updated_ms < link.jira_updated_ms and not final:
+        return "reread"
     later: dict[str, str] = {}
     for name in taken:
         spec = FIELDS_BY_NAME.get(name)
@@ -568,10 +800,14 @@ def _pushed(link_id: int, fields: Mapping[str, Any], taken: Mapping[str, int]) -
         held = spec.to_report(link.connection, fields)
         if (
             held is not None
+            and name in expected
+            and held != expected[name]
             and held != spec.report_value(link.report)
             and link.pending.get(name) == taken[name]
         ):
-            # Someone changed it in Jira between our write and our read: theirs is later.
+            # Jira does not hold what we left there: someone changed it during or after our
+            # write, later than the change we wrote. (Not the report differing from Jira: the
+            # dashboard may have changed it again, its mark on the way.)
             later[name] = held
             _event(
                 link,
@@ -584,49 +820,55 @@ def _pushed(link_id: int, fields: Mapping[str, Any], taken: Mapping[str, int]) -
             )
     if later:
         bug_services.report_update(report=link.report, actor=None, origin=JIRA, **later)
-    link.pending = {k: v for k, v in (link.pending or {}).items() if taken.get(k) != v}
-    link.jira_updated_ms = max(link.jira_updated_ms, jira_time_ms(fields.get("updated")))
-    status = fields.get("status")
-    if isinstance(status, dict):
-        link.jira_status_name = str(status.get("name") or "")[:255]
-        category = status.get("statusCategory")
-        link.jira_status_category = str(category.get("key") or "")[:32] if isinstance(category, dict) else ""
+    pending = {}
+    for name, stamp in (link.pending or {}).items():
+        if taken.get(name) == stamp:
+            continue  # written (or found equal): done
+        spec = FIELDS_BY_NAME.get(name)
+        if name in written and spec is not None and spec.to_report(link.connection, fields) == expected[name]:
+            # Changed again here while we wrote the earlier change: our write is in Jira's
+            # history now, later than this change, but it is ours, not a change made in Jira.
+            stamp = max(stamp, updated_ms)
+        pending[name] = stamp
+    link.pending = pending
+    # The fields this push did not write: news of them is compared as any other.
+    _compare(link, _Seen(fields, "after-write", updated_ms), skip=set(taken))
+    _note_status(link, fields)
+    link.jira_updated_ms = max(link.jira_updated_ms, updated_ms)
     link.sync_error = ""
-    link.save(
-        update_fields=[
-            "jira_status_id",
-            "jira_priority_id",
-            "jira_updated_ms",
-            "pending",
-            "jira_status_name",
-            "jira_status_category",
-            "sync_error",
-        ]
-    )
-    return bool(link.pending)
+    link.updated_at = timezone.now()
+    if link.claimed_until == claim:
+        link.claimed_until = None
+    link.save(update_fields=[*STATE_FIELDS, "sync_error", "claimed_until"])
+    return "again" if link.pending else "done"
 
 
-def _push_failed(link: IssueLink, field: str, words: str) -> None:
+def _push_failed(link: IssueLink, taken: Mapping[str, int | None], words: str) -> None:
+    """Give up on the changes this push took (a change made since stays pending: its own push
+    is queued)."""
     with transaction.atomic():
         row = IssueLink.objects.select_for_update().get(pk=link.pk)
-        row.pending = {k: v for k, v in (row.pending or {}).items() if k != field}
+        row.pending = {k: v for k, v in (row.pending or {}).items() if k not in taken or taken[k] != v}
         row.sync_error = words[:500]
         row.save(update_fields=["pending", "sync_error"])
-        _event(row, direction="out", source="dashboard", field=field, outcome="failed", detail=words)
-    logger.info("jira.sync.refused", extra={"link": link.pk, "field": field})
+        for field in taken:
+            _event(row, direction="out", source="dashboard", field=field, outcome="failed", detail=words)
+    logger.info("jira.sync.refused", extra={"link": link.pk, "fields": sorted(taken)})
 
 
-def _push_error(link: IssueLink, exc: JiraError, attempt: int) -> PushStep:
-    field = next(iter(link.pending), "")
+def _push_error(link: IssueLink, exc: JiraError, attempt: int, taken: Mapping[str, int]) -> PushStep:
     if isinstance(exc, JiraAuthError | JiraPermissionError | JiraValidationError) or attempt >= len(
         PUSH_BACKOFF_S
     ):
-        _push_failed(link, field, f"Could not update the Jira issue: {exc.user_message}")
+        _push_failed(link, taken, f"Could not update the Jira issue: {exc.user_message}")
         return PushStep("failed")
     wait = float(getattr(exc, "retry_after", None) or PUSH_BACKOFF_S[attempt])
     IssueLink.objects.filter(pk=link.pk).update(sync_error=f"Retrying: {exc.user_message}"[:500])
     return PushStep("retry", retry_in=wait)
 
+
+# What a status write returns when someone moved the issue while it walked the workflow.
+MOVED = ""
 
 # Report statuses in workflow order, to pick a hop toward the wanted one when Jira's workflow has
 # no single transition there (reading workflows needs admin rights; API-NOTES §6).
@@ -681,24 +923,31 @@ def _screen_fields(transition: Mapping[str, Any], label: str) -> dict[str, Any]:
     return screen
 
 
-def _write_status(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]) -> bool:
+def _write_status(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]) -> str | None:
     """Transition the issue to the report's status: to a status mapped to it, else to one of its
     category, in as few hops as the workflow allows (at most MAX_HOPS)."""
     wanted = link.report.status
     connection = link.connection
     if report_status_for(connection, fields.get("status") or {}) == wanted:
-        return False
+        return None
     ids, category = _status_target(connection, wanted)
     label = BugStatus(wanted).label
-    seen = {str((fields.get("status") or {}).get("id") or "")}
+    at = str((fields.get("status") or {}).get("id") or "")  # where our walk has the issue
+    seen = {at}
     for _hop in range(MAX_HOPS):
         chosen, arrives = _pick(client.get_transitions(link.issue_id, with_fields=True), ids, category, seen)
         if chosen is None:
             break
-        client.transition_issue(
-            link.issue_id, str(chosen["id"]), fields=_screen_fields(chosen, label) or None
-        )
-        seen.add(_to(chosen)[0])
+        try:
+            client.transition_issue(
+                link.issue_id, str(chosen["id"]), fields=_screen_fields(chosen, label) or None
+            )
+        except (JiraValidationError, JiraConflict):
+            if _moved_meanwhile(client, link, at):
+                return MOVED
+            raise
+        at = _to(chosen)[0]
+        seen.add(at)
         if arrives:
             _event(
                 link,
@@ -710,7 +959,9 @@ def _write_status(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]
                 to_value=str((chosen.get("to") or {}).get("name") or label),
                 detail="" if len(seen) == 2 else f"{len(seen) - 1} transitions",
             )
-            return True
+            return wanted
+    if _moved_meanwhile(client, link, at):
+        return MOVED
     raise PushRefused(
         "status",
         f"Jira's workflow offers no way from “{_jira_name(fields, 'status')}” to a status meaning "
@@ -719,10 +970,18 @@ def _write_status(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]
     )
 
 
-def _write_priority(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]) -> bool:
+def _moved_meanwhile(client: JiraClient, link: IssueLink, at: str) -> bool:
+    """Whether someone moved the issue while we walked its workflow (it is not where our last
+    step left it). Their move is later than the dashboard's change, so it wins: the walk stops,
+    and the read after writing brings their status to the report."""
+    status = client.get_issue(link.issue_id, fields=("status",))["fields"].get("status") or {}
+    return str(status.get("id") or "") != at
+
+
+def _write_priority(client: JiraClient, link: IssueLink, fields: Mapping[str, Any]) -> str | None:
     wanted = link.report.priority
     if report_priority_for(link.connection, fields.get("priority") or {}) == wanted:
-        return False
+        return None
     name = _priority_table(link.connection).get(wanted)
     if not name:
         raise PushRefused("priority", f"No Jira priority stands for “{BugPriority(wanted).label}”.")
@@ -736,10 +995,12 @@ def _write_priority(client: JiraClient, link: IssueLink, fields: Mapping[str, An
         from_value=_jira_name(fields, "priority"),
         to_value=name,
     )
-    return True
+    return wanted
 
 
-WRITERS: dict[str, Callable[[JiraClient, IssueLink, Mapping[str, Any]], bool]] = {
+# Each writes one field and returns the report value it wrote (MOVED: someone else moved the
+# issue meanwhile), or None when Jira already held it.
+WRITERS: dict[str, Callable[[JiraClient, IssueLink, Mapping[str, Any]], str | None]] = {
     "status": _write_status,
     "priority": _write_priority,
 }
@@ -809,18 +1070,23 @@ def _comment_push(comment_link_id: int, attempt: int) -> PushStep:
     client = client_for(link.connection)
     try:
         if found.deleted or found.comment is None:
-            if found.jira_comment_id:
-                with contextlib.suppress(JiraNotFound):
+            # Gone on both sides once deleted in Jira: the link stays as a tombstone (no comment
+            # any more), so a later delivery of it does not bring it back, and a push still
+            # queued for an earlier edit does not delete it again.
+            if found.jira_comment_id and found.comment_pk is not None:
+                try:
                     client.delete_comment(link.issue_id, found.jira_comment_id)
-                _event(
-                    link,
-                    direction="out",
-                    source="dashboard",
-                    field="comment",
-                    outcome="applied",
-                    detail="deleted",
-                )
-            CommentLink.objects.filter(pk=found.pk).update(deleted=True)
+                    _event(
+                        link,
+                        direction="out",
+                        source="dashboard",
+                        field="comment",
+                        outcome="applied",
+                        detail="deleted",
+                    )
+                except JiraNotFound:
+                    pass  # deleted in Jira too: its delivery deletes nothing more here
+            CommentLink.objects.filter(pk=found.pk).update(deleted=True, comment_pk=None)
             return PushStep("deleted")
         body = adf.text_to_adf(found.comment.body)
         if not found.jira_comment_id:

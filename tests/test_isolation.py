@@ -28,6 +28,9 @@ from tests.factories import (
 # tests/bugs/test_api.py (another app's report there is a 404 too). The sandbox Jira stands in
 # for an external Jira Cloud with its own credentials; tests/integrations/jira_sandbox walks it.
 SKIP_PREFIXES = ("accounts/", "api/v1/", "static/", "sandbox/jira/")
+# Jira's webhook endpoints answer to a signature, not to a session: anyone unsigned gets a 401
+# (tests/integrations/test_webhook_intake.py checks them in full).
+SIGNED_PREFIXES = ("integrations/jira/webhooks/",)
 
 
 def _walk(resolvers: list, prefix: str = "") -> list[tuple[str, URLPattern]]:
@@ -86,6 +89,7 @@ def victim(db, settings):  # type: ignore[no-untyped-def]
             "member_id": str(colleague.pk),
             "invitation_id": str(invitation.pk),
             "batch_id": str(batch.pk),
+            "connection_id": str(connection.pk),
             # The invitation link is itself the credential: an outsider holds a wrong one.
             "token": "inv_not-the-real-token",
             "auth_type": "basic",
@@ -120,7 +124,9 @@ def test_every_url_pattern_hides_another_organizations_data(client, victim):  # 
                 # Only ever to a login page or inside the outsider's own pages, never to A's.
                 assert victim["marker"] not in response.get("Location", "")
             has_object = bool(pattern.pattern.converters) and not route.startswith("admin/")
-            if has_object:
+            if route.startswith(SIGNED_PREFIXES):
+                assert response.status_code in (401, 405), f"{method.upper()} {url}: {response.status_code}"
+            elif has_object:
                 assert response.status_code in (404, 405), (
                     f"{method.upper()} {url} answered {response.status_code}, expected 404 for "
                     "another organization's object"

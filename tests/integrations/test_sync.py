@@ -13,8 +13,10 @@ import pytest
 from django.db import transaction
 
 from bugs import services as bug_services
-from bugs.models import Activity, App, Comment
+from bugs.models import Activity, App, BugReport, Comment
 from integrations import forwarding, reconcile, sync
+from integrations.jira.auth import client_for
+from integrations.jira.client import JiraClient
 from integrations.jira_sandbox import comment_services, delivery
 from integrations.jira_sandbox import models as sandbox
 from integrations.jira_sandbox import services as sandbox_services
@@ -227,6 +229,120 @@ def test_reconciliation_catches_a_missed_webhook_in_one_search(linked: IssueLink
     assert sandbox.RequestLog.objects.count() - before == 1
     linked.report.refresh_from_db()
     assert linked.report.status == "closed"
+
+
+def test_reconciliation_brings_a_comment_whose_issue_update_came_without_it(linked: IssueLink) -> None:
+    """A comment raises `comment_created` and `jira:issue_updated`; when only the second arrives,
+    the link already holds the issue's newest `updated`: the pass still compares comments."""
+    knobs_update(site=_acme(), changes={"webhooks_enabled": False})
+    with in_jira():
+        comment_services.comment_add(issue=_issue(linked), author=_alice(), body=_adf("Seen on Android"))
+    fields = client_for(linked.connection).get_issue(linked.issue_id, fields=sync.SYNC_FIELDS)["fields"]
+    sync.issue_state_apply(link_id=linked.pk, fields=fields, source="webhook")  # its issue_updated
+    assert reconcile.reconcile_connection(connection_id=linked.connection_id).ok
+    assert list(Comment.objects.filter(report=linked.report).values_list("body", flat=True)) == [
+        "Seen on Android"
+    ]
+
+
+def test_a_later_dashboard_change_wins_though_a_later_comment_moved_the_issue(linked: IssueLink) -> None:
+    """`updated` moves with any change: the field's own change decides which side is later."""
+    knobs_update(site=_acme(), changes={"webhooks_enabled": False})
+    _transition_to(_issue(linked), "indeterminate")  # Jira's change, missed
+    IssueLink.objects.filter(pk=linked.pk).update(pending={"status": sync.now_ms()})
+    BugReport.objects.filter(pk=linked.report_id).update(status="closed")  # the later, dashboard one
+    knobs_update(site=_acme(), changes={"webhooks_enabled": True})
+    with in_jira():  # a comment: its issue_updated shows the issue newer than the dashboard's change
+        comment_services.comment_add(issue=_issue(linked), author=_alice(), body=_adf("Later"))
+    linked.report.refresh_from_db()
+    assert linked.report.status == "closed"
+    assert sync.link_push(link_id=linked.pk).outcome == "written"
+    assert _issue(linked).status.category == "done"
+    linked.report.refresh_from_db()
+    assert linked.report.status == "closed"
+
+
+def test_a_jira_change_undone_after_the_dashboard_change_still_wins(linked: IssueLink) -> None:
+    """In Progress and back to To Do after the dashboard's change: Jira holds what we knew, but
+    its history says it changed later, so the report takes it and nothing is written."""
+    knobs_update(site=_acme(), changes={"webhooks_enabled": False})
+    IssueLink.objects.filter(pk=linked.pk).update(pending={"status": sync.now_ms() - 1})
+    BugReport.objects.filter(pk=linked.report_id).update(status="closed")
+    _transition_to(_issue(linked), "indeterminate")
+    _transition_to(_issue(linked), "new")
+    before = sandbox.RequestLog.objects.filter(method="POST", path__endswith="/transitions").count()
+    assert sync.link_push(link_id=linked.pk).outcome == "nothing"
+    linked.report.refresh_from_db()
+    assert linked.report.status == "new"
+    assert sandbox.RequestLog.objects.filter(method="POST", path__endswith="/transitions").count() == before
+
+
+def test_the_first_news_of_an_issue_is_applied_when_it_is_a_change(
+    app: App, connection: JiraConnection
+) -> None:
+    report = ReportFactory(app=app)
+    link = forwarding.forward_request(report=report)
+    link.refresh_from_db()
+    assert not link.jira_status_id  # no baseline read yet
+    _transition_to(_issue(link), "indeterminate")
+    report.refresh_from_db()
+    assert report.status == "in_progress"
+
+
+def test_someone_moving_the_issue_during_the_walk_wins_and_nothing_fails(
+    linked: IssueLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = JiraClient.transition_issue
+    moved: list[str] = []
+
+    def transition_after_a_person(self: JiraClient, issue: str, transition_id: str, **kwargs: Any) -> None:
+        if not moved:  # between our look at the transitions and our move, a person moves it
+            moved.append(transition_id)
+            _transition_to(_issue(linked), "indeterminate")
+        original(self, issue, transition_id, **kwargs)
+
+    monkeypatch.setattr(JiraClient, "transition_issue", transition_after_a_person)
+    bug_services.report_update(report=linked.report, actor=None, status="closed")
+    settle()
+    linked.refresh_from_db()
+    linked.report.refresh_from_db()
+    assert moved and linked.report.status == "in_progress"
+    assert _issue(linked).status.category == "indeterminate"
+    assert linked.sync_error == "" and linked.pending == {}
+    assert not SyncEvent.objects.filter(link=linked, outcome="failed").exists()
+
+
+def test_a_delivery_is_news_and_the_state_is_read_from_jira(linked: IssueLink) -> None:
+    """A delivery's issue is a snapshot: one showing a field as it was before a change committed
+    meanwhile, under a later `updated`, must not stand for the state."""
+    knobs_update(site=_acme(), changes={"webhooks_enabled": False})
+    _transition_to(_issue(linked), "indeterminate")
+    linked.refresh_from_db()
+    stale = _fields(linked.jira_status_id, "new", "2099-01-01T00:00:00.000+0000")  # To Do, "later"
+    sync.issue_state_apply(link_id=linked.pk, fields=stale, source="webhook", changed=frozenset())
+    linked.report.refresh_from_db()
+    assert linked.report.status == "in_progress"
+
+
+def test_a_push_queued_for_a_comment_deleted_since_writes_nothing(linked: IssueLink) -> None:
+    mine = bug_services.comment_create(report=linked.report, body="Typo", author=None)
+    settle()
+    found = CommentLink.objects.get(link=linked, comment_pk=mine.pk)
+    bug_services.comment_delete(comment=mine)
+    settle()
+    assert not sandbox.Comment.objects.filter(issue__issue_id=linked.issue_id).exists()
+    before = sandbox.RequestLog.objects.count()
+    assert sync.comment_push(comment_link_id=found.pk).outcome == "deleted"  # one queued for an edit
+    assert sandbox.RequestLog.objects.count() == before
+    assert SyncEvent.objects.filter(link=linked, direction="out", detail="deleted").count() == 1
+
+
+def _adf(text: str) -> dict[str, Any]:
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
 
 
 def test_a_failed_pass_leaves_the_watermark(linked: IssueLink) -> None:
