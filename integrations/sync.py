@@ -218,6 +218,25 @@ def change_times(issue: Mapping[str, Any]) -> dict[str, int]:
     return times
 
 
+def change_authors(issue: Mapping[str, Any]) -> dict[str, str]:
+    """Who last changed each synced field in Jira (display names), from the same changelog, so
+    the report's activity names the person rather than "Jira"."""
+    changelog = issue.get("changelog")
+    histories = changelog.get("histories") if isinstance(changelog, dict) else None
+    found: dict[str, tuple[int, str]] = {}
+    for history in histories if isinstance(histories, list) else []:
+        if not isinstance(history, dict):
+            continue
+        at = jira_time_ms(history.get("created"))
+        author = history.get("author")
+        name = str(author.get("displayName") or "") if isinstance(author, dict) else ""
+        for item in history.get("items") or []:
+            field = str(item.get("fieldId") or item.get("field") or "") if isinstance(item, dict) else ""
+            if field in FIELDS_BY_NAME and name and at >= found.get(field, (0, ""))[0]:
+                found[field] = (at, name)
+    return {field: name for field, (_at, name) in found.items()}
+
+
 def _later_side(local_ms: int, field_ms: int | None, updated_ms: int, *, decide: bool) -> str:
     """Which change of one field is later: "dashboard", "jira", or "" when it cannot be told
     yet (Jira changed the field at some unknown moment up to `updated`, the dashboard within
@@ -238,6 +257,7 @@ class _Seen:
     updated_ms: int
     changed: frozenset[str] = frozenset()  # the fields the delivery's changelog names
     change_ms: Mapping[str, int] | None = None  # when fields last changed (a changelog read)
+    change_by: Mapping[str, str] | None = None  # who changed them last (the same read)
     decide: bool = False  # a fresh read with the changelog: a conflict is decided now
 
     def field_ms(self, name: str) -> int | None:
@@ -325,7 +345,9 @@ def _compare(link: IssueLink, seen: _Seen, *, skip: set[str]) -> list[str]:
                 to_value=f"{spec.label(wanted)} ({_jira_name(seen.fields, spec.name)})",
             )
     if changes:
-        bug_services.report_update(report=report, actor=None, origin=JIRA, **changes)
+        names = [(seen.change_by or {}).get(name, "") for name in changes]
+        actor_name = next((n for n in names if n), "")
+        bug_services.report_update(report=report, actor=None, origin=JIRA, actor_name=actor_name, **changes)
     link.pending = pending
     return applied
 
@@ -377,6 +399,7 @@ def issue_state_apply(
     changed: frozenset[str] = frozenset(),
     pushing: bool = False,
     change_ms: Mapping[str, int] | None = None,
+    change_by: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Bring a report up to an issue's state as Jira reported it (see the module docstring).
     `changed`: the fields a webhook's changelog names, to record our echoes as such. `pushing`:
@@ -400,6 +423,7 @@ def issue_state_apply(
                 source=source,
                 changed=changed,
                 change_ms=change_times(issue),
+                change_by=change_authors(issue),
                 decide=True,
             )
     return _state_apply(
@@ -408,6 +432,7 @@ def issue_state_apply(
         source=source,
         changed=changed,
         change_ms=change_ms,
+        change_by=change_by,
         decide=pushing,
         pushing=pushing,
     )
@@ -423,6 +448,7 @@ def _state_apply(
     change_ms: Mapping[str, int] | None,
     decide: bool,
     pushing: bool = False,
+    change_by: Mapping[str, str] | None = None,
 ) -> list[str]:
     link = IssueLink.objects.select_for_update().select_related("connection", "report").get(pk=link_id)
     updated_ms = jira_time_ms(fields.get("updated"))
@@ -439,7 +465,9 @@ def _state_apply(
     # While a push writes a pending field, news of it waits: the push's own hops come back as
     # deliveries, and its read after writing (never older than the news) settles what Jira holds.
     writing = set() if pushing or not _claimed(link) else set(link.pending or {})
-    seen = _Seen(fields, source, updated_ms, changed=changed, change_ms=change_ms, decide=decide)
+    seen = _Seen(
+        fields, source, updated_ms, changed=changed, change_ms=change_ms, change_by=change_by, decide=decide
+    )
     applied = _compare(link, seen, skip=writing)
     if "status" not in writing:
         _note_status(link, fields)
@@ -728,6 +756,7 @@ def _push(link_id: int, attempt: int, claim: datetime) -> PushStep:
             source="before-write",
             pushing=True,
             change_ms=change_times(issue),
+            change_by=change_authors(issue),
         )
         link.refresh_from_db()
         taken = dict(link.pending)

@@ -114,6 +114,7 @@ def test_sync_journey(page: Page, live_server: LiveServer, demo_with_jira: App, 
     expect(page.locator("#comments")).to_contain_text("Fixed in build 42.")
     expect(page.locator("#comments")).to_contain_text("from Jira")
     expect(page.locator(".timeline")).to_contain_text("via Jira")
+    expect(page.locator(".timeline")).to_contain_text(f"{alice.display_name} via Jira changed status")
     panel.get_by_text("Sync history").click()
     expect(panel.locator(".sync-history")).to_contain_text("To Jira: status")
     expect(panel.locator(".sync-history")).to_contain_text("From Jira: status")

@@ -119,6 +119,8 @@ def test_a_status_change_in_jira_reaches_the_report_once(linked: IssueLink) -> N
     # Three transitions in Jira (To Do → In Progress → In Review → Done): two report statuses.
     jira_activity = Activity.objects.filter(report=linked.report, origin="jira", kind="status")
     assert [a.to_value for a in jira_activity] == ["In progress", "Closed"]
+    # The activity names who did it in Jira (from the issue's changelog), not "Jira".
+    assert {a.actor_name for a in jira_activity} == {_alice().display_name}
     # Reconciliation sees the same state again: nothing is applied twice.
     assert reconcile.reconcile_connection(connection_id=linked.connection_id).ok
     assert jira_activity.count() == 2
