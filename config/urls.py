@@ -7,6 +7,8 @@ from django.urls import include, path
 from bugs.api import api
 
 urlpatterns = [
+    # Jira's webhook deliveries first: the busiest URLs, found without trying the pages' routes.
+    path("integrations/jira/", include("integrations.webhook_urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),

@@ -65,6 +65,47 @@ def delivery_reject(*, kind: str, site: str, reason: str) -> None:
     logger.warning("jira.webhook.rejected", extra={"kind": kind, "site": site, "reason": reason})
 
 
+def payload_kept(data: dict[str, Any]) -> dict[str, Any]:
+    """What is stored of a delivery's body: what the handlers read (see `delivery_of`), with the
+    issue's fields cut to those sync compares (sync.SYNC_FIELDS) and the acting user to who they
+    are. Jira sends the whole issue (description, reporter, project, every custom field), often
+    tens of kilobytes; stored whole for 14 days it was most of the table, and most of each
+    delivery's write."""
+    kept = {key: data[key] for key in _KEPT_KEYS if key in data}
+    issue = data.get("issue")
+    if isinstance(issue, dict):
+        kept["issue"] = {key: issue[key] for key in _KEPT_ISSUE_KEYS if key in issue}
+        fields = issue.get("fields")
+        if isinstance(fields, dict):
+            kept["issue"]["fields"] = {name: fields[name] for name in sync.SYNC_FIELDS if name in fields}
+    user = data.get("user")
+    if isinstance(user, dict):
+        kept["user"] = {key: user[key] for key in _KEPT_USER_KEYS if key in user}
+    return kept
+
+
+# Kept whole: the event, its time, the matched webhooks, and what changed (a comment's body is
+# what comment sync copies). `issue` and `user` are cut down by payload_kept.
+_KEPT_KEYS = (
+    "webhookEvent",
+    "timestamp",
+    "matchedWebhookIds",
+    "issue_event_type_name",
+    "changelog",
+    "comment",
+)
+_KEPT_ISSUE_KEYS = ("id", "key", "self")
+_KEPT_USER_KEYS = ("accountId", "displayName")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A delivery just recorded: its row's id, and whether it was queued or ignored."""
+
+    pk: int
+    outcome: str
+
+
 def delivery_record(
     *,
     kind: str,
@@ -74,33 +115,36 @@ def delivery_record(
     delivery: Delivery,
     payload: dict[str, Any] | None,
     connection_ids: Sequence[int],
-) -> WebhookDelivery | None:
+) -> Recorded | None:
     """Record a verified delivery and queue its processing (once committed); None when it is a
-    repeat. EnqueueFailed (after the commit) when the queue could not be reached."""
+    repeat. EnqueueFailed (after the commit) when the queue could not be reached. Of the body,
+    what sync reads is kept (`payload_kept`)."""
     handled = delivery.event in HANDLERS and bool(connection_ids)
-    row = WebhookDelivery(
-        site=site[:255],
-        identifier=identifier,
-        kind=kind,
-        event=delivery.event,
-        connection_ids=list(connection_ids),
-        payload=payload if handled else None,
-        event_ms=delivery.timestamp_ms,
-        retry=retry,
-        outcome=WebhookDelivery.Outcome.QUEUED if handled else WebhookDelivery.Outcome.IGNORED,
-        note="" if handled else ("no connection uses it" if not connection_ids else "event not handled"),
-        processed_at=None if handled else timezone.now(),
-    )
+    now = timezone.now()
+    values = {
+        "site": site[:255],
+        "identifier": identifier,
+        "kind": kind,
+        "event": delivery.event,
+        "connection_ids": list(connection_ids),
+        "payload": payload_kept(payload) if handled and payload is not None else None,
+        "event_ms": delivery.timestamp_ms,
+        "retry": retry,
+        "outcome": WebhookDelivery.Outcome.QUEUED if handled else WebhookDelivery.Outcome.IGNORED,
+        "note": "" if handled else ("no connection uses it" if not connection_ids else "event not handled"),
+        "received_at": now,
+        "processed_at": None if handled else now,
+    }
     try:
         # One INSERT, committed by itself in a request (autocommit): no transaction of our own to
         # open and close for it. Inside someone's transaction, a savepoint keeps a duplicate from
         # breaking it.
         inside = transaction.get_connection().in_atomic_block
         with transaction.atomic() if inside else nullcontext():
-            _insert(row)
-        _mark_delivered(row.connection_ids)
+            pk = _insert(values)
+        _mark_delivered(values["connection_ids"])
         if handled:
-            transaction.on_commit(partial(_enqueue, row.pk))
+            transaction.on_commit(partial(_enqueue, pk))
     except IntegrityError:
         logger.info("jira.webhook.duplicate", extra={"site": site, "identifier": identifier})
         # The first attempt may have been recorded without reaching the queue (EnqueueFailed):
@@ -115,42 +159,50 @@ def delivery_record(
             transaction.on_commit(partial(_enqueue, first[0]))
         return None
     if not handled:
-        logger.info("jira.webhook.ignored", extra={"event": delivery.event, "note": row.note})
-    return row
+        logger.info("jira.webhook.ignored", extra={"event": delivery.event, "note": values["note"]})
+    return Recorded(pk, values["outcome"])
 
 
-# The one INSERT of every delivery, as SQL built once: the ORM's per-call compilation of it
-# was the largest part of the intake's time (the benchmark's intake/bare-view ratio).
+# The one INSERT of every delivery, as SQL built once per database: the ORM's per-call
+# compilation of it, and then building a model instance for it, were the largest parts of the
+# intake's time (the benchmark's intake/bare-view ratio); even quoting names every time showed.
 _COLUMNS = ("site", "identifier", "kind", "event", "connection_ids", "payload", "event_ms", "retry")
 _COLUMNS += ("outcome", "note", "received_at", "processed_at")
 _JSON_COLUMNS = frozenset({"connection_ids", "payload"})
+_DATETIME_COLUMNS = frozenset({"received_at", "processed_at"})
+_insert_sql: dict[str, str] = {}
 
 
-def _insert(row: WebhookDelivery) -> None:
-    """Insert the row (its pk set), raising IntegrityError for a repeat like `save()` would."""
+def _sql_for(db: Any) -> str:
+    sql = _insert_sql.get(db.alias)
+    if sql is None:
+        quote = db.ops.quote_name
+        table = quote(WebhookDelivery._meta.db_table)
+        columns = ", ".join(quote(c) for c in _COLUMNS)
+        marks = ", ".join(["%s"] * len(_COLUMNS))
+        # Only the model's own quoted names are formatted in; every value is a parameter.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {quote('id')}"  # noqa: S608
+        _insert_sql[db.alias] = sql
+    return sql
+
+
+def _insert(values: dict[str, Any]) -> int:
+    """Insert a row of `values` (every one of _COLUMNS) and give its id, raising IntegrityError
+    for a repeat as `create()` would."""
     db = connections[WebhookDelivery.objects.db]
     if not db.features.can_return_columns_from_insert:
-        row.save()
-        return
-    values = []
+        return WebhookDelivery.objects.create(**values).pk
+    params = []
     for name in _COLUMNS:
-        value = getattr(row, name)
+        value = values[name]
         if name in _JSON_COLUMNS:
             value = None if value is None else json.dumps(value, separators=(",", ":"))
-        elif name in ("received_at", "processed_at"):
+        elif name in _DATETIME_COLUMNS:
             value = db.ops.adapt_datetimefield_value(value)
-        values.append(value)
-    table = db.ops.quote_name(WebhookDelivery._meta.db_table)
-    columns = ", ".join(db.ops.quote_name(c) for c in _COLUMNS)
-    marks = ", ".join(["%s"] * len(_COLUMNS))
+        params.append(value)
     with db.cursor() as cursor:
-        cursor.execute(
-            # Only the model's own quoted names are formatted in; every value is a parameter.
-            f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {db.ops.quote_name('id')}",  # noqa: S608
-            values,
-        )
-        row.pk = cursor.fetchone()[0]
-    row._state.adding = False
+        cursor.execute(_sql_for(db), params)
+        return cursor.fetchone()[0]
 
 
 # When this process last wrote each connection's `last_delivery_at`: at most once a second, so a

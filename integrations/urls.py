@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import forward_views, views, webhook_views
+from . import forward_views, views
 
 jira = "apps/<int:app_id>/settings/integrations/jira/"
 connect = "integrations/jira/connect"
@@ -25,15 +25,7 @@ urlpatterns = [
     path(f"{connect}/installed", views.connect_installed, name="connect_installed"),
     path(f"{connect}/uninstalled", views.connect_uninstalled, name="connect_uninstalled"),
     path(f"{connect}/configure", views.connect_configure, name="connect_configure"),
-    path(f"{connect}/webhook", webhook_views.webhook_connect, name="connect_webhook"),
-    # Where Jira delivers webhooks: OAuth 2.0's dynamic ones (one URL for the app), and each
-    # connection's admin webhook (signed with that connection's secret).
-    path("integrations/jira/webhooks/oauth", webhook_views.webhook_oauth, name="jira_webhook_oauth"),
-    path(
-        "integrations/jira/webhooks/connection/<int:connection_id>",
-        webhook_views.webhook_connection,
-        name="jira_webhook_connection",
-    ),
+    # Its webhook, and Jira's other webhook URLs, are routed first: integrations/webhook_urls.py.
     path(f"{connect}/link/<str:token>/", views.connect_link, name="connect_link"),
 ]
 

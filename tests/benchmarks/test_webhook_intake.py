@@ -4,7 +4,8 @@ Both go through the same real WSGI stack in the same run: one gunicorn sync work
 (tests/benchmarks/bench_settings.py, DEBUG off, every middleware), a fresh SQLite file in WAL mode
 with persistent connections (or BENCH_DATABASE_URL), and the broker the product enqueues to: a
 `filesystem://` folder of the run's own (or BENCH_CELERY_BROKER_URL, e.g. Redis). No worker
-consumes it: the messages are counted instead, so the enqueue is paid and checked, not stubbed.
+consumes it: the messages are counted instead (one drain task per window), so the enqueue is paid
+and checked, not stubbed.
 
 The deliveries are what the sandbox Jira sends for a status change (`jira:issue_updated`, the
 whole v2 issue, changelog and user, taken from the sandbox in setup), each with its own
@@ -16,7 +17,7 @@ X-Atlassian-Webhook-Identifier and timestamp, signed for a real connection row:
 The bare view (/bench/bare-json) reads the same body, parses it and answers 202 JSON.
 
 Printed:
-- throughput at full speed (one client, one request at a time, blocks alternating to cancel
+- throughput at full speed (one client, one request at a time, short blocks rotating to cancel
   drift): each kind's requests per second as a ratio of the bare view's; target at least 0.5;
 - latency at a paced 100 requests per second (open loop: a request leaves every 10 ms whether or
   not the previous one has answered, timed from its scheduled moment so queueing counts): p50,
@@ -50,7 +51,10 @@ import pytest
 from .test_ingest import BIN, ROOT, _free_port, _manage, _wait_ready
 
 REQUESTS = 2_000  # timed requests of each kind at full speed
-BLOCK = 500  # per timed block; blocks run admin, oauth, bare, bare, oauth, admin, ...
+# Per timed block. Blocks rotate (admin, oauth, bare; oauth, bare, admin; bare, admin, oauth; ...)
+# so that each kind sees the machine's drift alike: on a shared VM the same requests' speed
+# wanders by a third within a minute, and long blocks turned that into a ratio off by 0.1.
+BLOCK = 100
 WARMUP = 100
 PACED = 2_000  # requests of each paced kind, in two halves: admin, bare, bare, admin
 RATE = 100.0  # requests per second, paced
@@ -416,7 +420,10 @@ def _broker_messages(server: dict[str, Any]) -> int | None:
 
 
 def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
+    from integrations.intake import DRAIN_WINDOW_S
+
     port = server["port"]
+    began = time.monotonic()
     deliveries = Deliveries(server)
     sent = {ADMIN: 0, OAUTH: 0, BARE: 0}
     for kind in (ADMIN, OAUTH, BARE):
@@ -425,7 +432,8 @@ def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
 
     elapsed = {ADMIN: 0.0, OAUTH: 0.0, BARE: 0.0}
     timed = dict.fromkeys(elapsed, 0)
-    order = [ADMIN, OAUTH, BARE, BARE, OAUTH, ADMIN] * (REQUESTS // (2 * BLOCK))
+    kinds = [ADMIN, OAUTH, BARE]
+    order = [kinds[(r + i) % 3] for r in range(REQUESTS // BLOCK) for i in range(3)]
     for kind in order:
         block = [deliveries.make(kind) for _ in range(BLOCK)]
         elapsed[kind] += _send(port, kind, block)
@@ -447,6 +455,9 @@ def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
 
     stored = _step(server["env"], "verify", server["connections"][ADMIN], server["connections"][OAUTH])
     messages = _broker_messages(server)
+    # Deliveries reach the worker as one drain task per window per process (intake.DRAIN_WINDOW_S):
+    # at most one message per window the run lasted, and at least one.
+    windows = (time.monotonic() - began) / DRAIN_WINDOW_S + 1
 
     def ms(values: list[float], share: float) -> float:
         return _percentile(values, share) * 1000
@@ -465,7 +476,8 @@ def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
         f"sandbox's body for a status change), unique identifiers, signed for real connection rows;",
         f"  gunicorn {' '.join(GUNICORN)} on 127.0.0.1, DEBUG off, database {database} "
         f"(CONN_MAX_AGE {server['conn_max_age']}), cache {server['cache']}, broker {broker}, no consumer",
-        f"  full speed, one client, {REQUESTS} timed requests of each kind after {WARMUP} warm-up:",
+        f"  full speed, one client, {REQUESTS} timed requests of each kind in rotating blocks of {BLOCK}, "
+        f"after {WARMUP} warm-up:",
     ]
     labels = {
         ADMIN: "admin webhook (X-Hub-Signature) ",
@@ -501,7 +513,8 @@ def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
     lines.append(
         f"  stored: {stored['counts']}; {stored['distinct']} distinct (site, identifier) "
         f"of {stored['rows']}; "
-        f"broker messages waiting: {'n/a' if messages is None else messages}\n"
+        f"broker messages waiting: {'n/a' if messages is None else messages} "
+        f"(one drain task per {DRAIN_WINDOW_S}s window, at most {int(windows)})\n"
     )
     print("\n".join(lines))
 
@@ -510,7 +523,7 @@ def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
     assert stored["rows"] == stored["distinct"] == signed
     assert stored["connection_ids"] == [[server["connections"][ADMIN]], [server["connections"][OAUTH]]]
     assert all(stored["last_delivery_set"].values())
-    assert messages is None or messages == signed, f"{messages} broker messages for {signed} deliveries"
+    assert messages is None or 1 <= messages <= windows, f"{messages} broker messages for {signed} deliveries"
     for kind in (ADMIN, OAUTH):
         ratio = rates[kind] / rates[BARE]
         assert ratio >= TARGET_RATIO, f"{kind} intake ratio {ratio:.3f} is below the target {TARGET_RATIO}"

@@ -28,6 +28,7 @@ from django.utils import timezone
 from bugs.models import Activity, App
 from integrations import forwarding, intake, reconcile, tasks
 from integrations.jira import connect
+from integrations.jira.webhooks import delivery_of
 from integrations.jira_sandbox import models as sandbox
 from integrations.jira_sandbox.knobs import knobs_update
 from integrations.models import (
@@ -423,6 +424,40 @@ def test_odd_values_in_a_signed_body_are_read_as_missing(
         assert row.event_ms is None
     # What is kept can be stored in any database's JSON column (PostgreSQL refuses U+0000).
     assert "\\u0000" not in json.dumps(row.payload)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+def test_what_is_stored_is_what_sync_reads_of_the_body(
+    request: pytest.FixtureRequest, anonymous: Client, endpoint: Endpoint
+) -> None:
+    """The issue's fields are cut to those sync compares, the user to who they are; the rest of
+    a (often large) body is not kept. What the handlers read of it reads the same."""
+    connection = request.getfixturevalue(endpoint.fixture)
+    sent = json.loads(_bodies(endpoint))
+    status = {"id": "3", "name": "In Progress", "statusCategory": {"id": 4, "key": "indeterminate"}}
+    sent["issue"]["fields"] = {
+        "status": status,
+        "priority": {"id": "2", "name": "High"},
+        "updated": "2026-11-29T10:00:00.000+0000",
+        "description": "x" * 20_000,
+        "customfield_10042": {"value": "big"},
+    }
+    sent["user"] = {**sent["user"], "avatarUrls": {"48x48": "https://example.com/a.png"}, "timeZone": "UTC"}
+    sent["comment"] = {"id": "99", "body": "caf\u00e9 \u2603 </script>", "author": {"displayName": "Bo"}}
+    body = json.dumps(sent, indent=2, ensure_ascii=False).encode()
+    answer = _post(anonymous, endpoint.url(connection), body, endpoint.sign(body, "good"))
+    assert answer.status_code == 202, answer.content[:300]
+    stored = WebhookDelivery.objects.get().payload
+    assert stored["issue"]["fields"] == {
+        "status": status,
+        "priority": {"id": "2", "name": "High"},
+        "updated": "2026-11-29T10:00:00.000+0000",
+    }
+    assert stored["user"] == {"accountId": "712020:alice", "displayName": "Alice"}
+    assert len(json.dumps(stored)) < 1_000
+    read, original = delivery_of(stored), delivery_of(sent)
+    for name in ("event", "timestamp_ms", "comment", "changelog", "issue_id", "self_url", "actor_account_id"):
+        assert getattr(read, name) == getattr(original, name), name
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)

@@ -4,9 +4,12 @@ Pure functions: no HTTP, no database."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import random
+import string
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -15,10 +18,12 @@ import jwt
 import pytest
 
 from integrations.jira.webhooks import (
+    JWT_LEEWAY_S,
     BodyError,
     SignatureError,
     bearer_claims,
     delivery_of,
+    hs256_claims,
     hub_signature_valid,
     jira_time_ms,
     parse_object,
@@ -173,6 +178,148 @@ def test_an_expired_token_is_refused_beyond_the_leeway() -> None:
 def test_without_a_secret_nothing_verifies() -> None:
     with pytest.raises(SignatureError, match="no secret"):
         bearer_claims(f"Bearer {_token()}", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The HS256 check held to PyJWT's (hs256_claims is written out for speed: see its docstring)
+# ---------------------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _signed(header: Any, claims: Any, secret: str = SECRET, *, raw_claims: str | None = None) -> str:
+    """A token from any header and claims (PyJWT's encode would refuse the odd ones)."""
+    head = _b64(json.dumps(header).encode())
+    body = _b64((raw_claims if raw_claims is not None else json.dumps(claims)).encode())
+    signature = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(signature)}"
+
+
+def _pyjwt(token: str) -> dict[str, Any] | None:
+    try:
+        return jwt.decode(
+            token,
+            SECRET,
+            algorithms=["HS256"],
+            leeway=JWT_LEEWAY_S,
+            options={"verify_aud": False, "require": []},
+        )
+    except jwt.PyJWTError:
+        return None
+
+
+def _ours(token: str) -> dict[str, Any] | None:
+    try:
+        return hs256_claims(token, SECRET)
+    except SignatureError:
+        return None
+
+
+def _corpus() -> dict[str, str]:
+    """Named tokens: good ones, ones with odd headers or claims, and damaged spellings. Times are
+    a minute or more from every boundary, so the two checks never see different clocks."""
+    now = int(time.time())
+    hs = {"alg": "HS256", "typ": "JWT"}
+    good = _token()
+    head, body, signature = good.split(".")
+    tokens = {
+        "good": good,
+        "no claims": _token(iss=None, iat=None, exp=None),
+        "audience": _token(aud="someone"),
+        "float exp": _signed(hs, {"exp": now + 600.5}),
+        "exp just past, within leeway": _signed(hs, {"exp": now - 10}),
+        "expired": _signed(hs, {"exp": now - 120}),
+        "exp not a number": _signed(hs, {"exp": "soon"}),
+        "exp null": _signed(hs, {"exp": None}),
+        "exp NaN": _signed(hs, {}, raw_claims='{"exp": NaN}'),
+        "exp list": _signed(hs, {"exp": [now + 600]}),
+        "nbf future": _signed(hs, {"nbf": now + 600}),
+        "nbf within leeway": _signed(hs, {"nbf": now + 10}),
+        "iat future": _signed(hs, {"iat": now + 600}),
+        "iat past": _signed(hs, {"iat": now - 6000}),
+        "claims an array": _signed(hs, [1, 2]),
+        "claims not JSON": _signed(hs, None, raw_claims="{nope"),
+        "claims deeply nested": _signed(hs, None, raw_claims='{"a":' * 5000 + "1" + "}" * 5000),
+        "alg none": _signed({"alg": "none"}, {"iss": "x"}),
+        "alg HS512": _signed({"alg": "HS512"}, {"iss": "x"}),
+        "alg RS256": _signed({"alg": "RS256"}, {"iss": "x"}),
+        "alg lowercase": _signed({"alg": "hs256"}, {"iss": "x"}),
+        "alg missing": _signed({"typ": "JWT"}, {"iss": "x"}),
+        "header an array": _signed(["HS256"], {"iss": "x"}),
+        "kid a string": _signed({**hs, "kid": "k1"}, {"iss": "x"}),
+        "kid a number": _signed({**hs, "kid": 1}, {"iss": "x"}),
+        "crit unknown": _signed({**hs, "crit": ["exp"]}, {"iss": "x"}),
+        "b64 false": _signed({**hs, "b64": False, "crit": ["b64"]}, {"iss": "x"}),
+        "spliced signature": ".".join([*_token(iss="jira:other").split(".")[:2], signature]),
+        "wrong secret": _token(secret="another-secret-" + "0123456789abcdef" * 3),
+        "two segments": f"{head}.{body}",
+        "four segments": f"{good}.{signature}",
+        "empty signature": f"{head}.{body}.",
+        "empty payload": f"{head}..{signature}",
+        "padded signature": good + "=" * (-len(signature) % 4 or 4),
+        "stray bits": f"{head}.{body}.{signature[:-1]}{'B' if signature[-1] == 'A' else 'A'}",
+        "standard alphabet": good.replace("-", "+").replace("_", "/"),
+        "inner space": f"{head}.{body[:5]} {body[5:]}.{signature}",
+        "non-ASCII": f"{head}.{body}\u00e9.{signature}",
+        "huge": f"{head}.{'A' * 10_000}.{signature}",
+    }
+    return tokens
+
+
+# Where we are stricter than PyJWT, on purpose: Jira's tokens never look like these.
+STRICTER = {"padded signature"}
+
+
+def test_hs256_agrees_with_pyjwt_on_good_odd_and_damaged_tokens() -> None:
+    for name, token in _corpus().items():
+        theirs, ours = _pyjwt(token), _ours(token)
+        if name in STRICTER:
+            assert ours is None, name
+        else:
+            assert ours == theirs, f"{name}: ours {ours!r}, PyJWT {theirs!r}"
+    # The corpus has both answers in it (a corpus PyJWT refuses whole would prove nothing).
+    verdicts = {name: _pyjwt(token) is not None for name, token in _corpus().items()}
+    assert {"good", "audience", "float exp", "nbf within leeway", "kid a string"} <= {
+        n for n, v in verdicts.items() if v
+    }
+    assert {"expired", "alg none", "wrong secret", "stray bits"} <= {n for n, v in verdicts.items() if not v}
+
+
+def test_hs256_never_accepts_what_pyjwt_refuses_under_random_damage() -> None:
+    """Random edits of good tokens: any we accept, PyJWT accepts, with the same claims."""
+    rng = random.Random(20261129)
+    alphabet = string.ascii_letters + string.digits + "-_.=+/ "
+    accepted = 0
+    for _ in range(3000):
+        chars = list(_token(sub=str(rng.random())))
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(chars))
+            edit = rng.choice(("replace", "insert", "delete"))
+            if edit == "replace":
+                chars[position] = rng.choice(alphabet)
+            elif edit == "insert":
+                chars.insert(position, rng.choice(alphabet))
+            else:
+                del chars[position]
+        token = "".join(chars)
+        ours = _ours(token)
+        if ours is not None:
+            accepted += 1
+            assert _pyjwt(token) == ours, token
+    # A few edits leave a token good (a character replaced by itself): not none, not most.
+    assert accepted < 300
+
+
+def test_hs256_reads_time_claims_against_the_clock_it_is_given() -> None:
+    token = _signed({"alg": "HS256"}, {"exp": 1_000_000, "nbf": 900_000})
+    assert hs256_claims(token, SECRET, now=950_000)["exp"] == 1_000_000
+    assert hs256_claims(token, SECRET, now=1_000_000 + JWT_LEEWAY_S - 1)
+    with pytest.raises(SignatureError, match="expired"):
+        hs256_claims(token, SECRET, now=1_000_000 + JWT_LEEWAY_S)
+    with pytest.raises(SignatureError, match="invalid"):
+        hs256_claims(token, SECRET, now=900_000 - JWT_LEEWAY_S - 1)
 
 
 # ---------------------------------------------------------------------------------------------
