@@ -209,7 +209,10 @@ def report_update(
         report.assignee = assignee
     if not changes:
         return activities
-    report.save()
+    # Only what changed: a whole-row save would write back the other fields as this request read
+    # them, undoing a change made meanwhile by someone else (or by Jira sync, on the other field).
+    columns = {"status": ["status"], "priority": ["priority", "priority_rank"], "assignee": ["assignee"]}
+    report.save(update_fields=[c for kind in changes for c in columns[kind]] + ["updated_at"])
     for kind, (old, new) in changes.items():
         activities.append(
             Activity.objects.create(

@@ -81,6 +81,25 @@ def test_update_records_one_activity_per_real_change(owner, app):
     assert services.report_update(report=report, actor=owner.user, status="in_progress") == []
 
 
+def test_an_update_writes_only_what_it_changed(owner, app):
+    """Two people (or a person and Jira sync) change different fields of the same report from
+    copies read before either wrote: both changes stay, and so does a title edited meanwhile."""
+    report = ReportFactory(app=app, status="new", priority="na", title="Crash on launch")
+    mine, theirs = BugReport.objects.get(pk=report.pk), BugReport.objects.get(pk=report.pk)
+    BugReport.objects.filter(pk=report.pk).update(title="Crash on launch (iOS 18)")
+    before = BugReport.objects.get(pk=report.pk).updated_at
+    services.report_update(report=mine, actor=owner.user, status="in_progress")
+    services.report_update(report=theirs, actor=None, priority="blocker", origin="jira")
+    report.refresh_from_db()
+    assert (report.status, report.priority, report.priority_rank, report.title) == (
+        "in_progress",
+        "blocker",
+        4,
+        "Crash on launch (iOS 18)",
+    )
+    assert report.updated_at > before
+
+
 def test_only_members_can_be_assigned(app):
     report = ReportFactory(app=app)
     with pytest.raises(NotAMember):
