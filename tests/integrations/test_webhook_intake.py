@@ -790,3 +790,26 @@ def test_a_burst_of_deliveries_costs_one_queue_message_per_window(monkeypatch: p
     clock["now"] += intake.DRAIN_WINDOW_S
     intake._enqueue(6)
     assert len(sent) == 2
+
+
+def test_the_drain_and_the_sweeper_find_queued_rows_through_their_index() -> None:
+    """Among days of handled deliveries, the few still queued are found through the partial
+    index, on SQLite and PostgreSQL alike (a plan that reads every row is the bug this pins)."""
+    from django.db import connection
+
+    old = timezone.now() - timedelta(days=1)
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(site="s", identifier=f"a{i}", kind="admin", outcome="applied") for i in range(3000)],
+        batch_size=1000,
+    )
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(site="s", identifier=f"q{i}", kind="admin", outcome="queued") for i in range(3)]
+    )
+    WebhookDelivery.objects.update(received_at=old)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    drain = intake.queued_ids()[: intake.DRAIN_BATCH + 1]
+    sweep = intake.queued_ids().filter(received_at__lt=timezone.now() - intake.STRAGGLER_AFTER)[:1000]
+    for query in (drain, sweep):
+        assert "webhookdelivery_queued" in query.explain(), query.explain()
+    assert len(list(drain)) == len(list(sweep)) == 3
