@@ -49,8 +49,17 @@ EMPTY_ATTRIBUTE: dict[str, Any] = {"summary": "", "labels": []}
 
 
 def find_issue(site: Site, id_or_key: str) -> Issue:
-    """The site's issue by id (digits) or key (any case); Jira's 404 otherwise."""
+    """The site's issue by id (digits) or key (any case); Jira's 404 otherwise.
+
+    Inside a transaction (every mutating call runs in one) the issue's row is locked until it
+    commits: mutations save the whole row, so two calls on one issue at once (an edit and a
+    transition) would otherwise each write back the other's field as they read it, and the
+    lost change's webhook would carry an `updated` newer than the value it shows. Real Jira does
+    not lose either change. (SQLite has one writer at a time and ignores the lock.)"""
     issues = Issue.objects.filter(site=site).select_related("assignee", "reporter")
+    if transaction.get_connection().in_atomic_block:
+        # No-key: creating comments and changelog rows that point at the issue is not held up.
+        issues = issues.select_for_update(no_key=True, of=("self",))
     text = str(id_or_key).strip()
     found = (
         issues.filter(issue_id=int(text)).first()

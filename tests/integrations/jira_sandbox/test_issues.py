@@ -3,10 +3,13 @@ error bodies. Every answer is checked against Atlassian's spec by the JiraCaller
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from integrations.jira_sandbox import services
@@ -21,6 +24,7 @@ from integrations.jira_sandbox.models import (
     Site,
     Webhook,
 )
+from integrations.jira_sandbox.seed import sandbox_seed
 from integrations.jira_sandbox.validation import ValidationFailed
 
 from .conftest import JiraCaller
@@ -542,3 +546,57 @@ def test_services_refuse_invalid_input_for_other_callers(sandbox: Any) -> None:
     entry = services.issue_edit(issue=issue, actor=account("alice"), update={"labels": [{"add": "ui"}]})
     assert entry is not None and issue.labels == ["checkout", "ios", "ui"]
     assert timezone.now() - issue.updated < timedelta(seconds=5)
+
+
+# --- concurrency (PostgreSQL only) ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs real concurrent transactions with row locks: run with DATABASE_URL=postgres://…",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_changes_to_one_issue_at_once_both_stay() -> None:
+    """An edit and a change of priority on one issue, in overlapping transactions (as two API
+    calls at once): the second waits for the first's row, so neither change is lost."""
+    sandbox_seed()
+    site = Site.objects.get(name="acme")
+    alice = Account.objects.get(email="alice@acme.example")
+    first_read = threading.Event()
+    errors: list[BaseException] = []
+
+    def rename() -> None:
+        try:
+            with transaction.atomic():
+                issue = services.find_issue(site, "WEB-1")
+                first_read.set()
+                time.sleep(0.5)  # the other call reads meanwhile
+                services.issue_edit(issue=issue, actor=alice, fields={"summary": "Renamed while busy"})
+        except BaseException as exc:
+            errors.append(exc)
+            first_read.set()
+        finally:
+            connection.close()
+
+    def reprioritise() -> None:
+        try:
+            first_read.wait(timeout=10)
+            with transaction.atomic():
+                issue = services.find_issue(site, "WEB-1")
+                services.issue_edit(issue=issue, actor=alice, fields={"priority": {"id": "1"}})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rename), threading.Thread(target=reprioritise)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    issue = services.find_issue(site, "WEB-1")
+    assert (issue.summary, issue.priority.priority_id if issue.priority else None) == (
+        "Renamed while busy",
+        "1",
+    )
