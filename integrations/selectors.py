@@ -232,6 +232,7 @@ def waiting_count(*, connection: JiraConnection) -> int:
 
 SYNC_HISTORY_SHOWN = 10
 LAG_SAMPLE = 50
+LAG_SCAN = 5000
 RECENT_ERRORS_SHOWN = 3
 
 
@@ -254,17 +255,23 @@ def sync_health(*, connection: JiraConnection) -> SyncHealth:
     latest deliveries (Jira's event time to our receipt), and the latest failed syncs."""
     since = timezone.now() - timedelta(days=1)
     mine = WebhookDelivery.objects.filter(received_at__gte=since)
-    recent = list(
-        WebhookDelivery.objects.filter(event_ms__isnull=False)
+    # The latest LAG_SAMPLE deliveries of this connection's (newest first), then their median.
+    # Which connections a delivery concerns is a JSON list, not portably queryable: rows are read
+    # newest first until enough are found, within the day and LAG_SCAN rows (a busy neighbour
+    # must not push this connection's deliveries out of a fixed window).
+    recent = (
+        mine.filter(event_ms__isnull=False)
         .exclude(outcome=WebhookDelivery.Outcome.REJECTED)
         .order_by("-received_at")
-        .values_list("connection_ids", "received_at", "event_ms")[: LAG_SAMPLE * 4]
+        .values_list("connection_ids", "received_at", "event_ms")[:LAG_SCAN]
     )
-    lags = sorted(
-        max(0, int(received.timestamp() * 1000) - event_ms)
-        for ids, received, event_ms in recent
-        if connection.pk in (ids or [])
-    )[:LAG_SAMPLE]
+    latest: list[int] = []
+    for ids, received, event_ms in recent.iterator(chunk_size=500):
+        if connection.pk in (ids or []):
+            latest.append(max(0, int(received.timestamp() * 1000) - event_ms))
+            if len(latest) == LAG_SAMPLE:
+                break
+    lags = sorted(latest)
     return SyncHealth(
         rejected_today=mine.filter(outcome="rejected", site__endswith=f"/{connection.pk}").count(),
         lag_ms=lags[len(lags) // 2] if lags else None,

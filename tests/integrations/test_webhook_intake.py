@@ -813,3 +813,33 @@ def test_the_drain_and_the_sweeper_find_queued_rows_through_their_index() -> Non
     for query in (drain, sweep):
         assert "webhookdelivery_queued" in query.explain(), query.explain()
     assert len(list(drain)) == len(list(sweep)) == 3
+
+
+def test_the_lag_shown_is_the_median_of_the_connection_s_latest_deliveries(
+    admin_connection: JiraConnection,
+) -> None:
+    """Older deliveries and a busier connection's newer ones do not decide this one's lag."""
+    from integrations.selectors import LAG_SAMPLE, sync_health
+
+    now = timezone.now()
+
+    def delivered(connection_id: int, lag_ms: int, age_s: float, count: int, tag: str) -> None:
+        received = now - timedelta(seconds=age_s)
+        WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(
+                site="cloud",
+                identifier=f"{tag}-{i}",
+                kind="admin",
+                outcome="applied",
+                connection_ids=[connection_id],
+                event_ms=int(received.timestamp() * 1000) - lag_ms,
+                received_at=received,
+            )
+            for i in range(count)
+        )
+
+    assert sync_health(connection=admin_connection).lag_ms is None
+    delivered(admin_connection.pk, lag_ms=100, age_s=600, count=40, tag="older")
+    delivered(admin_connection.pk, lag_ms=2_500, age_s=300, count=LAG_SAMPLE, tag="latest")
+    delivered(admin_connection.pk + 1000, lag_ms=10, age_s=60, count=400, tag="busy-neighbour")
+    assert sync_health(connection=admin_connection).lag_ms == 2_500
