@@ -4,26 +4,19 @@ search and fails some calls outright; and again when a worker is killed in the m
 
 The workers run `celery -A config worker` on a queue of their own, which is also their default
 queue: `forward_link` schedules its next attempt with `apply_async`, and that message must come
-back to them (tests/celery_worker.py consumes only the queue it sends to, so it is not used here).
+back to them (tests/celery_worker.py's `queue_workers`).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from celery import Celery
-from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from pytest_django.live_server_helper import LiveServer
@@ -34,7 +27,7 @@ from integrations.jira_sandbox import models as sandbox
 from integrations.jira_sandbox.knobs import knobs_update
 from integrations.jira_sandbox.seed import credentials, sandbox_seed
 from integrations.models import IssueLink, JiraConnection
-from tests.celery_worker import ROOT, producer_for, worker_env
+from tests.celery_worker import queue_workers
 from tests.factories import ReportFactory
 from tests.integrations.conftest import finish_wizard, point_at_sandbox
 
@@ -46,83 +39,6 @@ CONSISTENCY_S = 5
 CREATE_PATH = "/sandbox/jira/site/acme/rest/api/3/issue"
 SEARCH_PATH = "/sandbox/jira/site/acme/rest/api/3/search/jql"
 DROPPED = "dropped after commit"
-
-# `celery -A config worker ...` with the consumed queue as the default queue.
-WORKER_BOOT = (
-    "import os, sys\n"
-    "from config.celery import app\n"
-    "app.conf.task_default_queue = os.environ['FORWARDING_TEST_QUEUE']\n"
-    "app.worker_main(['worker', *sys.argv[1:]])\n"
-)
-
-
-@dataclass
-class Workers:
-    """Worker processes on one queue of a broker folder of their own; `start` adds one."""
-
-    directory: Path
-    env: dict[str, str]
-    queue: str
-    producer: Celery
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self) -> subprocess.Popen[bytes]:
-        number = len(self.processes)
-        log = (self.directory / f"worker-{number}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-c", WORKER_BOOT, "--pool=solo", "-Q", self.queue, f"--hostname=w{number}@%h",
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        self.processes.append(process)
-        return process
-
-    def send(self, task: str, args: list[Any] | None = None) -> None:
-        self.producer.send_task(task, args=args or [], queue=self.queue)
-
-    def log(self, number: int) -> str:
-        return (self.directory / f"worker-{number}.log").read_text(errors="replace")[-4000:]
-
-    def assert_alive(self, process: subprocess.Popen[bytes]) -> None:
-        number = self.processes.index(process)
-        assert process.poll() is None, f"worker {number} died:\n{self.log(number)}"
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@contextmanager
-def forwarding_workers(tmp_path: Path, **settings_env: str) -> Iterator[Workers]:
-    """A fresh queue and broker folder; the workers see the test database and the settings that
-    point at the live server's sandbox (and `settings_env`, as environment variables)."""
-    queue = f"test-forward-{uuid.uuid4().hex[:8]}"
-    broker_dir = tmp_path / "broker"
-    env = worker_env(
-        broker_dir,
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        # Derived from SITE_URL when settings load: the live server's URL, as point_at_sandbox sets.
-        SITE_URL=settings.SITE_URL,
-        ATLASSIAN_AUTH_URL=settings.ATLASSIAN_AUTH_URL,
-        ATLASSIAN_API_URL=settings.ATLASSIAN_API_URL,
-        JIRA_CONNECT_INSTALL_KEYS_URL=settings.JIRA_CONNECT_INSTALL_KEYS_URL,
-        FORWARDING_TEST_QUEUE=queue,
-        **settings_env,
-    )
-    producer = producer_for(broker_dir, "forwarding-test-producer")
-    workers = Workers(directory=tmp_path, env=env, queue=queue, producer=producer)
-    try:
-        yield workers
-    finally:
-        workers.stop()
 
 
 def wait_for(
@@ -227,7 +143,7 @@ def test_two_workers_forward_every_report_once_while_jira_loses_answers(
         changes={"drop_rate": 0.3, "drop_mode": "502", "search_staleness_s": 1.5, "error_rate": 0.03},
     )
     began = time.monotonic()
-    with forwarding_workers(tmp_path, JIRA_SEARCH_CONSISTENCY_S=str(CONSISTENCY_S)) as workers:
+    with queue_workers(tmp_path, JIRA_SEARCH_CONSISTENCY_S=str(CONSISTENCY_S)) as workers:
         first, second = workers.start(), workers.start()
         # Every link twice: a message Celery delivers again must change nothing.
         for _ in range(2):
@@ -275,7 +191,7 @@ def test_a_worker_killed_mid_create_leaves_no_duplicate(
     # Slow answers, so the kill lands while a create is on the wire; some answers lost as well.
     knobs_update(site=acme, changes={"latency_ms": 150, "drop_rate": 0.2, "search_staleness_s": 1.0})
     lease_s = 4.0  # the workers' claim lasts this long (JIRA_FORWARD_LEASE_S; 3 minutes by default)
-    with forwarding_workers(
+    with queue_workers(
         tmp_path, JIRA_SEARCH_CONSISTENCY_S=str(CONSISTENCY_S), JIRA_FORWARD_LEASE_S=str(lease_s)
     ) as workers:
         doomed = workers.start()

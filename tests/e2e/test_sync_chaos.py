@@ -42,7 +42,7 @@ from integrations.jira_sandbox import services as sandbox_services
 from integrations.jira_sandbox.knobs import knobs_update
 from integrations.jira_sandbox.seed import credentials, sandbox_seed
 from integrations.models import CommentLink, IssueLink, JiraConnection, SyncEvent, WebhookDelivery
-from tests.e2e.test_forwarding_worker import Workers, forwarding_workers
+from tests.celery_worker import Workers, queue_workers
 from tests.factories import ReportFactory
 from tests.integrations.conftest import finish_wizard, point_at_sandbox
 
@@ -434,7 +434,7 @@ def test_random_changes_on_both_sides_survive_lost_repeated_and_reordered_webhoo
     first_log = sandbox.RequestLog.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     chaos = Chaos(random.Random(SEED), links)
 
-    with forwarding_workers(tmp_path) as workers:
+    with queue_workers(tmp_path) as workers:
         # The test's own polls for the workers' replies (the filesystem broker polls every second).
         workers.producer.conf.broker_transport_options = {
             **(workers.producer.conf.broker_transport_options or {}),
