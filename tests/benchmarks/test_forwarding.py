@@ -33,7 +33,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from typing import Any
 
 import pytest
 
+from . import steps
 from .test_ingest import BIN, ROOT, _free_port, _manage, _wait_ready
 
 REPORTS = 1_000
@@ -78,6 +78,8 @@ ENDPOINTS = (
     ("lookup", "POST", re.compile(r"/rest/api/3/search/jql$")),
     ("attachment meta", "GET", re.compile(r"/rest/api/3/attachment/meta$")),
 )
+
+MODULE = "tests.benchmarks.test_forwarding"  # this file, run as the steps' script
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,64 +238,19 @@ def _measure(ids: list[int], mark: int) -> dict[str, Any]:
     }
 
 
-def _cleanup(organization_id: int) -> dict[str, Any]:
-    from accounts.models import Organization, User
-
-    user_ids = list(
-        User.objects.filter(memberships__organization_id=organization_id).values_list("pk", flat=True)
-    )
-    deleted, _ = Organization.objects.filter(pk=organization_id).delete()
-    User.objects.filter(pk__in=user_ids, memberships__isnull=True).delete()
-    return {"deleted": deleted}
-
-
-def main(argv: list[str]) -> None:
-    import django
-
-    django.setup()
-    command, args = argv[0], argv[1:]
-    if command == "setup":
-        result = _setup(*map(int, args))
-    elif command == "run":
-        result = _run(json.loads(args[0]), float(args[1]))
-    elif command == "mark":
-        result = _log_mark()
-    elif command == "knobs":
-        result = _knobs(args[0])
-    elif command == "measure":
-        result = _measure(json.loads(args[0]), int(args[1]))
-    elif command == "cleanup":
-        result = _cleanup(int(args[0]))
-    else:
-        raise SystemExit(f"unknown command {command}")
-    print(json.dumps(result))
+STEPS: steps.Steps = {
+    "setup": lambda args: _setup(*map(int, args)),
+    "run": lambda args: _run(json.loads(args[0]), float(args[1])),
+    "mark": lambda args: _log_mark(),
+    "knobs": lambda args: _knobs(args[0]),
+    "measure": lambda args: _measure(json.loads(args[0]), int(args[1])),
+    "cleanup": lambda args: steps.organization_delete(int(args[0])),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # The benchmark
 # ---------------------------------------------------------------------------------------------
-
-
-def _step(env: dict[str, str], *args: object) -> dict[str, Any]:
-    out = _manage(env, "-m", "tests.benchmarks.test_forwarding", *map(str, args))
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _stop(process: subprocess.Popen[bytes], *, group: bool = False) -> None:
-    if process.poll() is not None:
-        return
-    if group:
-        os.killpg(process.pid, signal.SIGTERM)
-    else:
-        process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        if group:
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
-        process.wait()
 
 
 def _start_worker(env: dict[str, str], tmp: Path, number: int) -> subprocess.Popen[bytes]:
@@ -357,29 +314,29 @@ def world() -> Iterator[dict[str, Any]]:
                 cwd=ROOT, env=server_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         _wait_ready(server, port, log)
-        info = _step(product_env, "setup", WARMUP_REPORTS, BASELINE_REPORTS, REPORTS)
+        info = steps.step(product_env, MODULE, "setup", WARMUP_REPORTS, BASELINE_REPORTS, REPORTS)
         workers = [_start_worker(product_env, tmp, number) for number in range(WORKERS)]
         yield {**info, "env": product_env, "tmp": tmp, "workers": workers, "external_db": bool(external_db)}
     finally:
         for process in workers:
-            _stop(process)
+            steps.stop(process)
         if server is not None:
-            _stop(server, group=True)
+            steps.stop(server, group=True)
         if external_db:
             if info:
-                _step(product_env, "cleanup", info["organization_id"])
+                steps.step(product_env, MODULE, "cleanup", info["organization_id"])
             _manage(server_env, "manage.py", "sandbox_seed", "--reset", "--quiet-credentials")
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _phase(world: dict[str, Any], name: str) -> dict[str, Any]:
     env, ids = world["env"], world[name]
-    mark = _step(env, "mark")["mark"]
-    timing = _step(env, "run", json.dumps(ids), SETTLE_TIMEOUT_S)
+    mark = steps.step(env, MODULE, "mark")["mark"]
+    timing = steps.step(env, MODULE, "run", json.dumps(ids), SETTLE_TIMEOUT_S)
     for number, process in enumerate(world["workers"]):
         log = (world["tmp"] / f"worker-{number}.log").read_text(errors="replace")[-3000:]
         assert process.poll() is None, f"worker {number} died:\n{log}"
-    return {**timing, **_step(env, "measure", json.dumps(ids), mark)}
+    return {**timing, **steps.step(env, MODULE, "measure", json.dumps(ids), mark)}
 
 
 def _span(phase: dict[str, Any]) -> float:
@@ -414,11 +371,16 @@ def test_forwarding_under_the_burst_limit(world: dict[str, Any]) -> None:
     env = world["env"]
     _phase(world, "warmup")  # workers up, connections and caches warm
     baseline = _phase(world, "baseline")
-    _step(env, "knobs", json.dumps({"rate_limit": True, "rate_post": RATE, "rate_get": RATE, "burst": BURST}))
+    steps.step(
+        env,
+        MODULE,
+        "knobs",
+        json.dumps({"rate_limit": True, "rate_post": RATE, "rate_get": RATE, "burst": BURST}),
+    )
     try:
         measured = _phase(world, "measured")
     finally:
-        _step(env, "knobs", json.dumps({"rate_limit": False}))
+        steps.step(env, MODULE, "knobs", json.dumps({"rate_limit": False}))
 
     baseline_rate = _rate(baseline["created"])
     sustained, dry_at = _sustained(measured["created"], RATE, BURST)
@@ -469,4 +431,4 @@ def test_forwarding_under_the_burst_limit(world: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    steps.main(sys.argv[1:], STEPS)

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from typing import Any
 
 import pytest
 
+from . import steps
 from .test_ingest import BIN, ROOT, _free_port, _manage, _wait_ready
 
 LINKED = 100_000
@@ -49,6 +49,8 @@ SECRET_KEY = "benchmark-only-secret-key-not-for-any-deployment-0123456789"
 GUNICORN = ["--workers=1", "--worker-class=gthread", "--threads=2", "--keep-alive=30"]
 AGE_DAYS = 30  # how long ago the seeded issues were last updated
 TO_DO, IN_PROGRESS = "10000", "3"  # the sandbox's status ids (seed.STATUSES)
+
+MODULE = "tests.benchmarks.test_reconcile"  # this file, run as the steps' script
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +334,6 @@ def _cleanup(organization_id: int) -> dict[str, Any]:
     from django.db import transaction
     from django.db.models import Q
 
-    from accounts.models import Organization, User
     from bugs.models import App, BugReport
     from integrations.models import IssueLink
 
@@ -347,38 +348,19 @@ def _cleanup(organization_id: int) -> dict[str, Any]:
         reports.filter(pk__in=reports.filter(touched).values("pk")).delete()
         IssueLink.objects.filter(report__app_id__in=apps)._raw_delete(IssueLink.objects.db)
         reports._raw_delete(BugReport.objects.db)
-        users = list(
-            User.objects.filter(memberships__organization_id=organization_id).values_list("pk", flat=True)
-        )
-        deleted, _ = Organization.objects.filter(pk=organization_id).delete()
-        User.objects.filter(pk__in=users, memberships__isnull=True).delete()
-    return {"deleted": deleted}
+        return steps.organization_delete(organization_id)
 
 
-def main(argv: list[str]) -> None:
-    import django
-
-    django.setup()
-    command, args = argv[0], argv[1:]
-    if command == "setup":
-        result = _setup(int(args[0]))
-    elif command == "run":
-        result = _run(int(args[0]), int(args[1]), int(args[2]), json.loads(args[3]))
-    elif command == "cleanup":
-        result = _cleanup(int(args[0]))
-    else:
-        raise SystemExit(f"unknown command {command}")
-    print(json.dumps(result, default=str))
+STEPS: steps.Steps = {
+    "setup": lambda args: _setup(int(args[0])),
+    "run": lambda args: _run(int(args[0]), int(args[1]), int(args[2]), json.loads(args[3])),
+    "cleanup": lambda args: _cleanup(int(args[0])),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # The benchmark
 # ---------------------------------------------------------------------------------------------
-
-
-def _step(env: dict[str, str], *args: object) -> dict[str, Any]:
-    out = _manage(env, "-m", "tests.benchmarks.test_reconcile", *map(str, args))
-    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -429,20 +411,15 @@ def world() -> Iterator[dict[str, Any]]:
                 cwd=ROOT, env=server_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         _wait_ready(server, port, log)
-        info = _step(product_env, "setup", LINKED)
+        info = steps.step(product_env, MODULE, "setup", LINKED)
         yield {**info, "env": product_env, "external_db": bool(external_db)}
     finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        if server is not None:
+            steps.stop(server, group=True)
         try:
             if external_db:
                 if info:
-                    _step(product_env, "cleanup", info["organization_id"])
+                    steps.step(product_env, MODULE, "cleanup", info["organization_id"])
                 _manage(server_env, "manage.py", "sandbox_seed", "--reset", "--quiet-credentials")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -450,8 +427,8 @@ def world() -> Iterator[dict[str, Any]]:
 
 def test_reconcile_calls_and_duration(world: dict[str, Any]) -> None:
     page = world["page_size"]
-    result = _step(
-        world["env"], "run", world["connection_id"], world["first_issue_id"], LINKED, json.dumps(KS)
+    result = steps.step(
+        world["env"], MODULE, "run", world["connection_id"], world["first_issue_id"], LINKED, json.dumps(KS)
     )
     first, passes = result["first"], result["passes"]
     database = world["database"] + (" (BENCH_DATABASE_URL)" if world["external_db"] else " (temp file)")
@@ -492,4 +469,4 @@ def test_reconcile_calls_and_duration(world: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    steps.main(sys.argv[1:], STEPS)

@@ -40,7 +40,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from typing import Any
 
 import pytest
 
+from . import steps
 from .test_ingest import BIN, ROOT, _free_port, _manage, _wait_ready
 
 REPORTS = 5
@@ -85,6 +85,8 @@ SANDBOX_BOOT = (
 START, STOP = ("11", "in_progress"), ("61", "new")
 STATUS_SELECT = re.compile(rb'<select name="status"[^>]*>(.*?)</select>', re.S)
 SELECTED = re.compile(rb'<option value="([^"]*)"[^>]*\bselected\b')
+
+MODULE = "tests.benchmarks.test_sync_lag"  # this file, run as the steps' script
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,52 +203,16 @@ def _legs(connection_id: int, starts: list[float]) -> dict[str, Any]:
     return {"legs": legs, "deliveries": len(mine)}
 
 
-def _cleanup(organization_id: int) -> dict[str, Any]:
-    from accounts.models import Organization, User
-
-    users = list(
-        User.objects.filter(memberships__organization_id=organization_id).values_list("pk", flat=True)
-    )
-    deleted, _ = Organization.objects.filter(pk=organization_id).delete()
-    User.objects.filter(pk__in=users, memberships__isnull=True).delete()
-    return {"deleted": deleted}
-
-
-def main(argv: list[str]) -> None:
-    import django
-
-    django.setup()
-    command, args = argv[0], argv[1:]
-    if command == "setup":
-        result = _setup(int(args[0]))
-    elif command == "legs":
-        result = _legs(int(args[0]), json.loads(args[1]))
-    elif command == "cleanup":
-        result = _cleanup(int(args[0]))
-    else:
-        raise SystemExit(f"unknown command {command}")
-    print(json.dumps(result))
+STEPS: steps.Steps = {
+    "setup": lambda args: _setup(int(args[0])),
+    "legs": lambda args: _legs(int(args[0]), json.loads(args[1])),
+    "cleanup": lambda args: steps.organization_delete(int(args[0])),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # The benchmark
 # ---------------------------------------------------------------------------------------------
-
-
-def _step(env: dict[str, str], *args: object) -> dict[str, Any]:
-    out = _manage(env, "-m", "tests.benchmarks.test_sync_lag", *map(str, args))
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)  # its own session: gunicorn's or celery's children too
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +271,7 @@ def world() -> Iterator[dict[str, Any]]:
             )  # fmt: skip
         processes.append(server)
         _wait_ready(server, port, log)
-        info = _step(product_env, "setup", REPORTS)
+        info = steps.step(product_env, MODULE, "setup", REPORTS)
         for name, argv in (
             ("sandbox-worker", [sys.executable, "-c", SANDBOX_BOOT, *SANDBOX_WORKER]),
             ("worker", [str(BIN / "celery"), "-A", "config", *WORKER]),
@@ -328,11 +294,11 @@ def world() -> Iterator[dict[str, Any]]:
         }
     finally:
         for process in reversed(processes):
-            _stop(process)
+            steps.stop(process, group=True)
         try:
             if external_db:
                 if info:
-                    _step(product_env, "cleanup", info["organization_id"])
+                    steps.step(product_env, MODULE, "cleanup", info["organization_id"])
                 _manage(server_env, "manage.py", "sandbox_seed", "--reset", "--quiet-credentials")
             if info and os.environ.get("BENCH_CELERY_BROKER_URL"):
                 _manage(
@@ -445,7 +411,9 @@ def test_status_change_reaches_the_report_page(world: dict[str, Any]) -> None:
         page.close()
 
     measured = changes[WARMUP:]
-    legs = _step(world["env"], "legs", world["connection_id"], json.dumps([c["start"] for c in measured]))
+    legs = steps.step(
+        world["env"], MODULE, "legs", world["connection_id"], json.dumps([c["start"] for c in measured])
+    )
     lags = [c["seen"] - c["start"] for c in measured]
     median, p90 = statistics.median(lags), sorted(lags)[int(0.9 * len(lags)) - 1]
 
@@ -486,4 +454,4 @@ def test_status_change_reaches_the_report_page(world: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    steps.main(sys.argv[1:], STEPS)

@@ -34,7 +34,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from typing import Any
 
 import pytest
 
+from . import steps
 from .test_ingest import BIN, ROOT, _free_port, _manage, _wait_ready
 
 REQUESTS = 2_000  # timed requests of each kind at full speed
@@ -70,6 +70,8 @@ SECRET_KEY = "benchmark-only-secret-key-not-for-any-deployment-0123456789"
 OAUTH_CLIENT_SECRET = "benchmark-only-oauth-client-secret-0123456789abcdef"
 OAUTH_WEBHOOK_IDS = [7001, 7002]
 JWT_LIFETIME_S = 180
+
+MODULE = "tests.benchmarks.test_webhook_intake"  # this file, run as the steps' script
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,30 +213,16 @@ def _cleanup(organization_id: int, cloud_id: str, started: str) -> dict[str, Any
     return {"deleted": deleted, "purged": purged}
 
 
-def main(argv: list[str]) -> None:
-    import django
-
-    django.setup()
-    command, args = argv[0], argv[1:]
-    if command == "setup":
-        result = _setup(args[0])
-    elif command == "verify":
-        result = _verify(int(args[0]), int(args[1]))
-    elif command == "cleanup":
-        result = _cleanup(int(args[0]), args[1], args[2])
-    else:
-        raise SystemExit(f"unknown command {command}")
-    print(json.dumps(result))
+STEPS: steps.Steps = {
+    "setup": lambda args: _setup(args[0]),
+    "verify": lambda args: _verify(int(args[0]), int(args[1])),
+    "cleanup": lambda args: _cleanup(int(args[0]), args[1], args[2]),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # The benchmark
 # ---------------------------------------------------------------------------------------------
-
-
-def _step(env: dict[str, str], *args: object) -> dict[str, Any]:
-    out = _manage(env, "-m", "tests.benchmarks.test_webhook_intake", *map(str, args))
-    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +252,7 @@ def server() -> Iterator[dict[str, Any]]:
     webhook_secret = uuid.uuid4().hex + uuid.uuid4().hex
     try:
         _manage(env, "manage.py", "migrate", "--noinput", "-v", "0")
-        info = _step(env, "setup", webhook_secret)
+        info = steps.step(env, MODULE, "setup", webhook_secret)
         log = tmp / "gunicorn.log"
         with log.open("wb") as log_file:
             process = subprocess.Popen(
@@ -283,16 +271,11 @@ def server() -> Iterator[dict[str, Any]]:
             "external_broker": bool(external_broker),
         }
     finally:
-        if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # its own session: the arbiter and its worker
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        if process is not None:
+            steps.stop(process, group=True)  # its own session: the arbiter and its worker
         try:
             if info and (external_db or external_broker):
-                _step(env, "cleanup", info["organization_id"], info["cloud_id"], info["started"])
+                steps.step(env, MODULE, "cleanup", info["organization_id"], info["cloud_id"], info["started"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -453,7 +436,9 @@ def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
         spans[kind] += half["span"]
         sent[kind] += PACED // 2
 
-    stored = _step(server["env"], "verify", server["connections"][ADMIN], server["connections"][OAUTH])
+    stored = steps.step(
+        server["env"], MODULE, "verify", server["connections"][ADMIN], server["connections"][OAUTH]
+    )
     messages = _broker_messages(server)
     # Deliveries reach the worker as one drain task per window per process (intake.DRAIN_WINDOW_S):
     # at most one message per window the run lasted, and at least one.
@@ -531,4 +516,4 @@ def test_webhook_intake_against_bare_json_view(server: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    steps.main(sys.argv[1:], STEPS)
