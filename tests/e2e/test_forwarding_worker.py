@@ -25,11 +25,11 @@ from bugs.models import App
 from integrations import forwarding
 from integrations.jira_sandbox import models as sandbox
 from integrations.jira_sandbox.knobs import knobs_update
-from integrations.jira_sandbox.seed import credentials, sandbox_seed
+from integrations.jira_sandbox.seed import sandbox_seed
 from integrations.models import IssueLink, JiraConnection
 from tests.celery_worker import queue_workers
 from tests.factories import ReportFactory
-from tests.integrations.conftest import finish_wizard, point_at_sandbox
+from tests.integrations.conftest import connect_basic, point_at_sandbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -58,18 +58,7 @@ def connection(owner_client: Client, app: App, live_server: LiveServer, settings
     """Basic auth on acme's WEB project, set up through the wizard (as tests/integrations do)."""
     point_at_sandbox(settings, live_server.url)
     sandbox_seed()
-    jira = credentials()
-    answer = owner_client.post(
-        f"/apps/{app.pk}/settings/integrations/jira/credentials/basic/",
-        {
-            "basic-site_url": f"{live_server.url}/sandbox/jira/site/acme",
-            "basic-email": jira["user_email"],
-            "basic-api_token": jira["api_token"],
-        },
-    )
-    assert answer.status_code == 302
-    assert finish_wizard(owner_client, app).status_code == 302
-    return JiraConnection.objects.get(app=app)
+    return connect_basic(owner_client, app, f"{live_server.url}/sandbox/jira/site/acme")
 
 
 def _pending_links(app: App, connection: JiraConnection, count: int) -> list[IssueLink]:

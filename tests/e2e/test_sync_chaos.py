@@ -40,11 +40,11 @@ from integrations.jira_sandbox import comment_services, delivery
 from integrations.jira_sandbox import models as sandbox
 from integrations.jira_sandbox import services as sandbox_services
 from integrations.jira_sandbox.knobs import knobs_update
-from integrations.jira_sandbox.seed import credentials, sandbox_seed
+from integrations.jira_sandbox.seed import sandbox_seed
 from integrations.models import CommentLink, IssueLink, JiraConnection, SyncEvent, WebhookDelivery
 from tests.celery_worker import Workers, queue_workers
 from tests.factories import ReportFactory
-from tests.integrations.conftest import finish_wizard, point_at_sandbox
+from tests.integrations.conftest import connect_basic, point_at_sandbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -281,18 +281,7 @@ def connection(owner_client: Client, app: App, live_server: LiveServer, settings
     """Basic auth on acme's WEB project through the wizard; status, priority and comments sync."""
     point_at_sandbox(settings, live_server.url)
     sandbox_seed()
-    jira = credentials()
-    answer = owner_client.post(
-        f"/apps/{app.pk}/settings/integrations/jira/credentials/basic/",
-        {
-            "basic-site_url": f"{live_server.url}/sandbox/jira/site/acme",
-            "basic-email": jira["user_email"],
-            "basic-api_token": jira["api_token"],
-        },
-    )
-    assert answer.status_code == 302
-    assert finish_wizard(owner_client, app).status_code == 302
-    found = JiraConnection.objects.get(app=app)
+    found = connect_basic(owner_client, app, f"{live_server.url}/sandbox/jira/site/acme")
     assert found.priority_two_way, "WEB uses Jira's default five priorities"
     found.sync_priority = found.sync_comments = True
     found.save(update_fields=["sync_priority", "sync_comments"])

@@ -43,16 +43,19 @@ def web(client: Client, owner: Membership) -> Client:
 def connection(web: Client, app: Any, jira: dict[str, str], settings: Any) -> Any:
     """Basic auth on acme's WEB project (no required fields), set up through the wizard; tasks
     run eagerly, so an unknown outcome is looked up once (no consistency window)."""
+    settings.JIRA_SEARCH_CONSISTENCY_S = 0
+    return connect_basic(web, app, jira["site_url"])
+
+
+def connect_basic(web: Client, app: Any, site_url: str) -> Any:
+    """Basic auth with the seeded sandbox's credentials on the site at `site_url`, through the
+    wizard's Authenticate step and `finish_wizard`; the saved JiraConnection."""
     from integrations.models import JiraConnection
 
-    settings.JIRA_SEARCH_CONSISTENCY_S = 0
+    jira = credentials()
     answer = web.post(
         f"/apps/{app.pk}/settings/integrations/jira/credentials/basic/",
-        {
-            "basic-site_url": jira["site_url"],
-            "basic-email": jira["user_email"],
-            "basic-api_token": jira["api_token"],
-        },
+        {"basic-site_url": site_url, "basic-email": jira["user_email"], "basic-api_token": jira["api_token"]},
     )
     assert answer.status_code == 302
     assert finish_wizard(web, app).status_code == 302
